@@ -1,0 +1,180 @@
+/*
+ * Velo cache file format: header and index entry codecs.  See cachefmt.h.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <string.h>
+#include <zlib.h>
+#include "cachefmt.h"
+#include "extmap.h"
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
+static void put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, v >> 32); put32(p + 4, v); }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
+static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
+
+uint32_t velo_cache_crc(const void *data, size_t len)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    const Bytef *p = data;
+
+    while (len) {
+        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+        c = crc32(c, p, n);
+        p += n;
+        len -= n;
+    }
+    return (uint32_t)c;
+}
+
+void velo_cache_hdr_init(VeloCacheHdr *h, uint64_t disk_size,
+                         uint32_t extent_size, const uint8_t *disk_id,
+                         const char *export_name)
+{
+    uint64_t index_end;
+
+    memset(h, 0, sizeof(*h));
+    h->version = VELO_CACHE_VERSION;
+    h->disk_size = disk_size;
+    h->extent_size = extent_size;
+    h->n_extents = (disk_size + extent_size - 1) / extent_size;
+    h->index_offset = VELO_CACHE_HDR_SIZE;
+    index_end = h->index_offset + h->n_extents * VELO_CACHE_ENTRY_SIZE;
+    h->data_offset = (index_end + VELO_CACHE_DATA_ALIGN - 1) &
+                     ~(uint64_t)(VELO_CACHE_DATA_ALIGN - 1);
+    memcpy(h->disk_id, disk_id, sizeof(h->disk_id));
+    g_strlcpy(h->export_name, export_name, sizeof(h->export_name));
+}
+
+/*
+ * Header layout: magic 0, version 8, header size 12, disk size 16, extent
+ * size 24, flags 28, extents 32, index offset 40, data offset 48, disk id
+ * 56, name length 72, name 74..1098, CRC-32 of bytes 0..4091 at 4092.
+ */
+void velo_cache_hdr_encode(uint8_t *buf, const VeloCacheHdr *h)
+{
+    size_t n = strlen(h->export_name);
+
+    memset(buf, 0, VELO_CACHE_HDR_SIZE);
+    memcpy(buf, VELO_CACHE_MAGIC, 8);
+    put32(buf + 8, h->version);
+    put32(buf + 12, VELO_CACHE_HDR_SIZE);
+    put64(buf + 16, h->disk_size);
+    put32(buf + 24, h->extent_size);
+    put64(buf + 32, h->n_extents);
+    put64(buf + 40, h->index_offset);
+    put64(buf + 48, h->data_offset);
+    memcpy(buf + 56, h->disk_id, 16);
+    put16(buf + 72, n);
+    memcpy(buf + 74, h->export_name, n);
+    put32(buf + VELO_CACHE_HDR_SIZE - 4,
+          velo_cache_crc(buf, VELO_CACHE_HDR_SIZE - 4));
+}
+
+bool velo_cache_hdr_decode(const uint8_t *buf, VeloCacheHdr *h,
+                           const char **why)
+{
+    size_t n;
+    uint64_t index_end;
+
+    memset(h, 0, sizeof(*h));
+    if (memcmp(buf, VELO_CACHE_MAGIC, 8)) {
+        *why = "not a velo cache file (bad magic)";
+        return false;
+    }
+    h->version = get32(buf + 8);
+    if (h->version != VELO_CACHE_VERSION) {
+        *why = "unsupported velo cache file version";
+        return false;
+    }
+    if (get32(buf + VELO_CACHE_HDR_SIZE - 4) !=
+        velo_cache_crc(buf, VELO_CACHE_HDR_SIZE - 4)) {
+        *why = "velo cache file header is corrupt (CRC mismatch)";
+        return false;
+    }
+    h->disk_size = get64(buf + 16);
+    h->extent_size = get32(buf + 24);
+    h->n_extents = get64(buf + 32);
+    h->index_offset = get64(buf + 40);
+    h->data_offset = get64(buf + 48);
+    memcpy(h->disk_id, buf + 56, 16);
+    n = get16(buf + 72);
+    if (get32(buf + 12) != VELO_CACHE_HDR_SIZE || n > VELO_CACHE_NAME_MAX ||
+        h->extent_size < 4096 || h->extent_size > (4u << 20) ||
+        (h->extent_size & (h->extent_size - 1)) ||
+        h->disk_size > (UINT64_C(1) << 62) ||
+        h->n_extents != (h->disk_size + h->extent_size - 1) / h->extent_size ||
+        h->index_offset != VELO_CACHE_HDR_SIZE) {
+        *why = "velo cache file header has an inconsistent layout";
+        return false;
+    }
+    index_end = h->index_offset + h->n_extents * VELO_CACHE_ENTRY_SIZE;
+    if (h->data_offset < index_end || h->data_offset % 4096) {
+        *why = "velo cache file header has an inconsistent layout";
+        return false;
+    }
+    memcpy(h->export_name, buf + 74, n);
+    h->export_name[n] = 0;
+    return true;
+}
+
+uint64_t velo_cache_file_size(const VeloCacheHdr *h)
+{
+    return h->data_offset + h->n_extents * (uint64_t)h->extent_size;
+}
+
+uint64_t velo_cache_entry_offset(const VeloCacheHdr *h, uint64_t idx)
+{
+    return h->index_offset + idx * VELO_CACHE_ENTRY_SIZE;
+}
+
+uint64_t velo_cache_data_offset(const VeloCacheHdr *h, uint64_t idx)
+{
+    return h->data_offset + idx * (uint64_t)h->extent_size;
+}
+
+static uint16_t entry_check(uint64_t idx, unsigned state, uint32_t data_crc)
+{
+    uint8_t b[13];
+
+    put64(b, idx);
+    b[8] = (uint8_t)state;
+    put32(b + 9, data_crc);
+    return (uint16_t)velo_cache_crc(b, sizeof(b));
+}
+
+void velo_cache_entry_encode(uint8_t *buf, uint64_t idx, unsigned state,
+                             uint32_t data_crc)
+{
+    if (state == VELO_EXT_UNKNOWN) {
+        memset(buf, 0, VELO_CACHE_ENTRY_SIZE);
+        return;
+    }
+    buf[0] = (uint8_t)state;
+    buf[1] = 0;
+    put16(buf + 2, entry_check(idx, state, data_crc));
+    put32(buf + 4, data_crc);
+}
+
+bool velo_cache_entry_decode(const uint8_t *buf, uint64_t idx,
+                             unsigned *state, uint32_t *data_crc)
+{
+    static const uint8_t zero[VELO_CACHE_ENTRY_SIZE];
+    unsigned st = buf[0];
+    uint32_t crc = get32(buf + 4);
+
+    if (!memcmp(buf, zero, sizeof(zero))) {
+        *state = VELO_EXT_UNKNOWN;
+        *data_crc = 0;
+        return true;
+    }
+    if (st == VELO_EXT_UNKNOWN || st >= VELO_EXT__MAX || buf[1] != 0 ||
+        get16(buf + 2) != entry_check(idx, st, crc)) {
+        return false;
+    }
+    *state = st;
+    *data_crc = crc;
+    return true;
+}

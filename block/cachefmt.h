@@ -1,0 +1,84 @@
+/*
+ * Velo cache file format: the on-disk layout of the persistent local (SSD)
+ * cache tier, and its encoders and checkers.
+ *
+ * Pure code (GLib and zlib only).  The layout, with every field big-endian:
+ *
+ *   0        header (4096 bytes, CRC-protected)
+ *   4096     index: one 8-byte entry per extent
+ *   data_off extent i lives at data_off + i * extent_size (sparse file)
+ *
+ * Index entry: state (1 byte), reserved (1), check (2), data CRC-32 (4).
+ * check = low 16 bits of CRC-32 over (extent index, state, data CRC), so a
+ * torn or stray entry, or one copied from another extent, is rejected.  An
+ * all-zero entry is a valid UNKNOWN.
+ *
+ * Crash rules kept by cache.c: extent data is written before the index entry
+ * that vouches for it; a CACHED extent is first re-marked DIRTY before guest
+ * data overwrites it.  So after a kill -9 every CACHED entry matches its data
+ * or fails its CRC (and is refetched).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef VELO_CACHEFMT_H
+#define VELO_CACHEFMT_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VELO_CACHE_MAGIC        "VELOCACH"
+#define VELO_CACHE_VERSION      1
+#define VELO_CACHE_HDR_SIZE     4096
+#define VELO_CACHE_ENTRY_SIZE   8
+#define VELO_CACHE_NAME_MAX     1024
+#define VELO_CACHE_DATA_ALIGN   (1u << 20)
+
+typedef struct VeloCacheHdr {
+    uint32_t version;
+    uint64_t disk_size;
+    uint32_t extent_size;
+    uint64_t n_extents;
+    uint64_t index_offset;
+    uint64_t data_offset;
+    uint8_t disk_id[16];
+    char export_name[VELO_CACHE_NAME_MAX + 1];  /* may be truncated */
+} VeloCacheHdr;
+
+/* Fill @h for a new cache of this disk (layout computed here). */
+void velo_cache_hdr_init(VeloCacheHdr *h, uint64_t disk_size,
+                         uint32_t extent_size, const uint8_t *disk_id,
+                         const char *export_name);
+
+/* Encode @h into @buf (VELO_CACHE_HDR_SIZE bytes), CRC included. */
+void velo_cache_hdr_encode(uint8_t *buf, const VeloCacheHdr *h);
+
+/*
+ * Decode and check a header: magic, version, CRC, and a self-consistent
+ * layout.  Returns false with @why on any problem.
+ */
+bool velo_cache_hdr_decode(const uint8_t *buf, VeloCacheHdr *h,
+                           const char **why);
+
+/* Size of the whole cache file for @h (data region included). */
+uint64_t velo_cache_file_size(const VeloCacheHdr *h);
+
+/* Offset of extent @idx's index entry and of its data. */
+uint64_t velo_cache_entry_offset(const VeloCacheHdr *h, uint64_t idx);
+uint64_t velo_cache_data_offset(const VeloCacheHdr *h, uint64_t idx);
+
+/* Encode the index entry of extent @idx. */
+void velo_cache_entry_encode(uint8_t *buf, uint64_t idx, unsigned state,
+                             uint32_t data_crc);
+
+/*
+ * Decode extent @idx's index entry.  Returns false (and leaves the outputs
+ * alone) when its check fails or its state is unknown.
+ */
+bool velo_cache_entry_decode(const uint8_t *buf, uint64_t idx,
+                             unsigned *state, uint32_t *data_crc);
+
+/* CRC-32 of extent data, as stored in index entries. */
+uint32_t velo_cache_crc(const void *data, size_t len);
+
+#endif
