@@ -1,1 +1,625 @@
+/*
+ * Velo driver connection: connect, handshake, send requests, read replies,
+ * detect dead links, reconnect and resend.
+ *
+ * One long-lived coroutine per node, the connection manager (conn_co), owns
+ * the socket's read side:
+ *
+ *   +--> connect (in a thread) --> HELLO / HELLO_REPLY --> read replies --+
+ *   |        | failed                                         | error     |
+ *   +-- back-off sleep <--------------------------------------+-----------+
+ *
+ * Requests (velo_co_request) are sent by the coroutine that needs them,
+ * under send_mutex, and then yield until conn_co hands them the reply.  When
+ * the connection drops, every request in flight is woken with -ECONNRESET
+ * and resends once reconnected, until reconnect-delay has passed since the
+ * drop; all v1 requests are idempotent.  A reply that breaks the protocol
+ * fails its own request with -EPROTO (a hostile server can't make us loop)
+ * and drops the connection.
+ *
+ * A 1 s tick timer bounds the handshake, pings a silent busy connection and
+ * then declares it dead (a link cut that leaves TCP open), and wakes
+ * waiters so they can check their deadlines.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
 #include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/main-loop.h"
+#include "qemu/thread.h"
+#include "qemu/error-report.h"
+#include "qemu/sockets.h"
+#include "qapi/clone-visitor.h"
+#include "qapi/qapi-visit-sockets.h"
+#include "velo-int.h"
+#include "trace.h"
+
+/* --- connecting in a thread ------------------------------------------ */
+
+/*
+ * A blocking connect() can hang for minutes on an unreachable host, so it
+ * runs in a detached thread.  The attempt is shared by the thread and the
+ * manager coroutine; the last one to drop its reference frees it.
+ */
+typedef struct VeloConnectAttempt {
+    SocketAddress *addr;
+    Coroutine *co;                  /* woken when done */
+    QIOChannelSocket *sioc;         /* result on success */
+    Error *err;                     /* result on failure */
+    int refcnt;                     /* atomic */
+} VeloConnectAttempt;
+
+static void connect_attempt_unref(VeloConnectAttempt *a)
+{
+    if (qatomic_fetch_dec(&a->refcnt) == 1) {
+        qapi_free_SocketAddress(a->addr);
+        if (a->sioc) {
+            object_unref(OBJECT(a->sioc));
+        }
+        error_free(a->err);
+        g_free(a);
+    }
+}
+
+static void *connect_thread(void *opaque)
+{
+    VeloConnectAttempt *a = opaque;
+    QIOChannelSocket *sioc = qio_channel_socket_new();
+
+    if (qio_channel_socket_connect_sync(sioc, a->addr, &a->err) < 0) {
+        object_unref(OBJECT(sioc));
+    } else {
+        a->sioc = sioc;
+    }
+    aio_co_wake(a->co);
+    connect_attempt_unref(a);
+    return NULL;
+}
+
+static QIOChannelSocket *coroutine_fn velo_co_connect_socket(BDRVVeloState *s,
+                                                              Error **errp)
+{
+    VeloConnectAttempt *a = g_new0(VeloConnectAttempt, 1);
+    QemuThread thread;
+    QIOChannelSocket *sioc;
+
+    a->addr = QAPI_CLONE(SocketAddress, s->saddr);
+    a->co = qemu_coroutine_self();
+    a->refcnt = 2;
+    qemu_thread_create(&thread, "velo-connect", connect_thread, a,
+                       QEMU_THREAD_DETACHED);
+    qemu_coroutine_yield();
+    sioc = a->sioc;
+    a->sioc = NULL;
+    if (!sioc) {
+        error_propagate(errp, a->err);
+        a->err = NULL;
+    }
+    connect_attempt_unref(a);
+    return sioc;
+}
+
+/* --- framing ---------------------------------------------------------- */
+
+/* Read exactly @len bytes, noting progress for stall detection. */
+static int coroutine_fn velo_co_read_full(BDRVVeloState *s, void *buf,
+                                          size_t len, Error **errp)
+{
+    uint8_t *p = buf;
+
+    while (len) {
+        ssize_t n = qio_channel_read(s->ioc, (char *)p, len, errp);
+        if (n == QIO_CHANNEL_ERR_BLOCK) {
+            qio_channel_yield(s->ioc, G_IO_IN);
+            continue;
+        }
+        if (n < 0) {
+            return -EIO;
+        }
+        if (n == 0) {
+            error_setg(errp, "server closed the connection");
+            return -EIO;
+        }
+        s->last_rx_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        s->ping_sent = false;
+        s->stats.bytes_wire += n;
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Read one frame; the payload (if any) is returned in *@payload. */
+static int coroutine_fn velo_co_read_frame(BDRVVeloState *s, uint32_t limit,
+                                           VeloHdr *h, uint8_t **payload,
+                                           Error **errp)
+{
+    uint8_t hdr[VELO_HDR_SIZE];
+    const char *why;
+    int ret;
+
+    *payload = NULL;
+    ret = velo_co_read_full(s, hdr, sizeof(hdr), errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!velo_hdr_decode(hdr, limit, h, &why)) {
+        error_setg(errp, "protocol error from server: %s", why);
+        return -EPROTO;
+    }
+    if (h->length) {
+        *payload = g_try_malloc(h->length);
+        if (!*payload) {
+            error_setg(errp, "out of memory for a %u-byte frame", h->length);
+            return -ENOMEM;
+        }
+        ret = velo_co_read_full(s, *payload, h->length, errp);
+        if (ret < 0) {
+            g_free(*payload);
+            *payload = NULL;
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static int coroutine_fn velo_co_send(BDRVVeloState *s, uint16_t type,
+                                     uint64_t handle, const uint8_t *payload,
+                                     size_t len, Error **errp)
+{
+    uint8_t hdr[VELO_HDR_SIZE];
+    VeloHdr h = { .type = type, .handle = handle, .length = len };
+    struct iovec iov[2] = {
+        { .iov_base = hdr, .iov_len = sizeof(hdr) },
+        { .iov_base = (void *)payload, .iov_len = len },
+    };
+    int ret;
+
+    velo_hdr_encode(hdr, &h);
+    qemu_co_mutex_lock(&s->send_mutex);
+    if (!s->ioc) {
+        error_setg(errp, "not connected");
+        ret = -EIO;
+    } else {
+        ret = qio_channel_writev_all(s->ioc, iov, len ? 2 : 1, errp);
+        if (ret == 0) {
+            s->stats.bytes_wire += sizeof(hdr) + len;
+        }
+    }
+    qemu_co_mutex_unlock(&s->send_mutex);
+    return ret < 0 ? -EIO : 0;
+}
+
+/* --- connection life cycle ---------------------------------------------- */
+
+static void velo_set_error(BDRVVeloState *s, Error *err)
+{
+    g_free(s->last_error);
+    s->last_error = g_strdup(error_get_pretty(err));
+    error_free(err);
+}
+
+/* Wake every request in flight: @bad (if any) with -EPROTO, others to resend. */
+static void velo_conn_drop(BDRVVeloState *s, uint64_t bad_handle)
+{
+    GHashTableIter it;
+    VeloReq *req;
+
+    trace_velo_conn_drop(s, s->last_error ? s->last_error : "");
+    if (s->ioc) {
+        qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+        qio_channel_detach_aio_context(s->ioc);
+        object_unref(OBJECT(s->sioc));
+        s->sioc = NULL;
+        s->ioc = NULL;
+    }
+    if (s->connected) {
+        s->down_since_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    }
+    s->connected = false;
+    s->handshaking = false;
+    s->inflight = 0;
+
+    g_hash_table_iter_init(&it, s->reqs);
+    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&req)) {
+        req->done = true;
+        req->ret = req->handle == bad_handle ? -EPROTO : -ECONNRESET;
+        g_hash_table_iter_remove(&it);
+        aio_co_wake(req->co);
+    }
+    qemu_co_enter_all(&s->slot_wait, NULL);
+}
+
+static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
+{
+    g_autofree uint8_t *buf = g_malloc(18 + VELO_MAX_STRING);
+    g_autofree uint8_t *payload = NULL;
+    g_autofree VeloHello *hello = g_new0(VeloHello, 1);
+    VeloHelloReply r;
+    VeloHdr h;
+    const char *why;
+    size_t len;
+    int ret;
+
+    hello->version_min = VELO_VERSION_MIN;
+    hello->version_max = VELO_VERSION_MAX;
+    hello->features = 0;
+    g_strlcpy(hello->name, s->export_name, sizeof(hello->name));
+    len = velo_hello_encode(buf, hello);
+    ret = velo_co_send(s, VELO_MSG_HELLO, 0, buf, len, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = velo_co_read_frame(s, VELO_HANDSHAKE_MAX, &h, &payload, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (h.type == VELO_MSG_ERROR) {
+        g_autofree char *msg = NULL;
+        if (!velo_error_decode(payload, h.length, &msg, &why)) {
+            error_setg(errp, "protocol error from server: %s", why);
+            return -EPROTO;
+        }
+        error_setg(errp, "server refused export '%s': %s (%s)",
+                   s->export_name, msg, velo_status_name(h.status));
+        return velo_status_to_errno(h.status);
+    }
+    if (h.type != VELO_MSG_HELLO_REPLY) {
+        error_setg(errp, "protocol error from server: expected HELLO_REPLY, "
+                   "got %s", velo_msg_name(h.type));
+        return -EPROTO;
+    }
+    if (!velo_hello_reply_decode(payload, h.length, hello->features, &r,
+                                 &why)) {
+        error_setg(errp, "incompatible server: %s", why);
+        return -EPROTO;
+    }
+    if (s->have_geometry &&
+        (r.disk_size != s->disk_size || r.extent_size != s->extent_size ||
+         memcmp(r.disk_id, s->disk_id, sizeof(r.disk_id)))) {
+        error_setg(errp, "export '%s' is no longer the disk this node opened "
+                   "(size or identity changed); reopen the node",
+                   s->export_name);
+        return -ESTALE;
+    }
+    s->disk_size = r.disk_size;
+    s->extent_size = r.extent_size;
+    memcpy(s->disk_id, r.disk_id, sizeof(s->disk_id));
+    s->have_geometry = true;
+    s->max_payload = r.max_payload;
+    s->max_inflight = MIN(r.max_inflight, s->max_inflight_opt);
+    trace_velo_conn_handshake(s, r.version, r.disk_size, r.extent_size,
+                              r.max_payload, r.max_inflight);
+    return 0;
+}
+
+static int coroutine_fn velo_co_connect_once(BDRVVeloState *s, Error **errp)
+{
+    QIOChannelSocket *sioc;
+    int ret;
+
+    trace_velo_conn_attempt(s, s->attempts);
+    sioc = velo_co_connect_socket(s, errp);
+    if (!sioc) {
+        return -ECONNREFUSED;
+    }
+    if (s->closing) {
+        object_unref(OBJECT(sioc));
+        error_setg(errp, "node is closing");
+        return -ECANCELED;
+    }
+    qio_channel_set_delay(QIO_CHANNEL(sioc), false);
+    qio_channel_set_blocking(QIO_CHANNEL(sioc), false, NULL);
+    qio_channel_attach_aio_context(QIO_CHANNEL(sioc), s->ctx);
+    s->sioc = sioc;
+    s->ioc = QIO_CHANNEL(sioc);
+    s->handshaking = true;
+    s->conn_start_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    ret = velo_co_handshake(s, errp);
+    s->handshaking = false;
+    return ret;
+}
+
+/* Dispatch one reply to its request; false means a protocol violation. */
+static bool velo_dispatch(BDRVVeloState *s, VeloHdr *h, uint8_t **payload,
+                          Error **errp)
+{
+    static const uint16_t reply_to[VELO_MSG__MAX] = {
+        [VELO_MSG_MAP] = VELO_MSG_MAP_REPLY,
+        [VELO_MSG_READ] = VELO_MSG_READ_REPLY,
+        [VELO_MSG_PING] = VELO_MSG_PONG,
+    };
+    VeloReq *req = g_hash_table_lookup(s->reqs, &h->handle);
+
+    if (!req) {
+        error_setg(errp, "protocol error from server: reply %s to unknown "
+                   "handle %" PRIu64, velo_msg_name(h->type), h->handle);
+        return false;
+    }
+    if (h->type != VELO_MSG_ERROR && h->type != reply_to[req->type]) {
+        error_setg(errp, "protocol error from server: %s answered with %s",
+                   velo_msg_name(req->type), velo_msg_name(h->type));
+        return false;
+    }
+    if (h->type == VELO_MSG_ERROR) {
+        const char *why;
+        if (!velo_error_decode(*payload, h->length, &req->errmsg, &why)) {
+            error_setg(errp, "protocol error from server: %s", why);
+            return false;
+        }
+        req->ret = velo_status_to_errno(h->status);
+        if (req->ret == 0) {
+            req->ret = -EIO;
+        }
+    } else {
+        req->ret = 0;
+    }
+    req->hdr = *h;
+    req->payload = g_steal_pointer(payload);
+    req->done = true;
+    g_hash_table_remove(s->reqs, &h->handle);
+    s->inflight--;
+    qemu_co_enter_next(&s->slot_wait, NULL);
+    aio_co_wake(req->co);
+    return true;
+}
+
+static void coroutine_fn velo_conn_entry(void *opaque)
+{
+    BDRVVeloState *s = opaque;
+
+    while (!s->closing) {
+        Error *err = NULL;
+        g_autofree uint8_t *payload = NULL;
+        VeloHdr h;
+        int ret;
+
+        if (!s->connected) {
+            s->attempts++;
+            ret = velo_co_connect_once(s, &err);
+            if (ret < 0) {
+                velo_set_error(s, err);
+                velo_conn_drop(s, 0);
+                qemu_co_enter_all(&s->conn_wait, NULL);
+                if (s->closing) {
+                    break;
+                }
+                /* Back off: 0.1 s doubling to 2 s. */
+                s->conn_co_sleeping = true;
+                qemu_co_sleep_ns_wakeable(&s->conn_sleep, QEMU_CLOCK_REALTIME,
+                    MIN(100 * SCALE_MS << MIN(s->attempts, 5), 2 * NANOSECONDS_PER_SECOND));
+                s->conn_co_sleeping = false;
+                continue;
+            }
+            if (s->down_since_ns || s->stats.reconnects || s->attempts > 1) {
+                s->stats.reconnects++;
+            }
+            s->connected = true;
+            s->attempts = 0;
+            s->down_since_ns = 0;
+            s->last_rx_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+            qemu_co_enter_all(&s->conn_wait, NULL);
+            qemu_co_enter_all(&s->slot_wait, NULL);
+            continue;
+        }
+
+        ret = velo_co_read_frame(s, s->max_payload, &h, &payload, &err);
+        if (ret == 0 && !velo_dispatch(s, &h, &payload, &err)) {
+            ret = -EPROTO;
+        }
+        if (ret < 0) {
+            velo_set_error(s, err);
+            velo_conn_drop(s, ret == -EPROTO ? h.handle : 0);
+        }
+    }
+    velo_conn_drop(s, 0);
+    s->conn_co = NULL;
+    qemu_co_enter_all(&s->conn_wait, NULL);
+    aio_wait_kick();
+}
+
+/* --- the tick: timeouts and deadlines ----------------------------------- */
+
+static void coroutine_fn velo_ping_entry(void *opaque)
+{
+    BDRVVeloState *s = opaque;
+    g_autofree uint8_t *payload = NULL;
+    uint32_t len;
+
+    /* Any reply (or a drop) is fine; silence is what the tick watches. */
+    velo_co_request(s, VELO_MSG_PING, NULL, 0, &payload, &len, NULL);
+    bdrv_dec_in_flight(s->bs);
+}
+
+static void velo_tick(void *opaque)
+{
+    BDRVVeloState *s = opaque;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    if (s->handshaking && now - s->conn_start_ns > VELO_HANDSHAKE_NS) {
+        trace_velo_conn_timeout(s, "handshake");
+        qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    } else if (s->connected && g_hash_table_size(s->reqs)) {
+        int64_t quiet = now - s->last_rx_ns;
+        if (quiet > VELO_STALL_DEAD_NS) {
+            trace_velo_conn_timeout(s, "no data from server");
+            qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+        } else if (quiet > VELO_STALL_PING_NS && !s->ping_sent) {
+            s->ping_sent = true;
+            bdrv_inc_in_flight(s->bs);
+            aio_co_enter(s->ctx, qemu_coroutine_create(velo_ping_entry, s));
+        }
+    }
+    /* Let waiters re-check their deadlines. */
+    qemu_co_enter_all(&s->conn_wait, NULL);
+    timer_mod(s->tick, now + NANOSECONDS_PER_SECOND);
+}
+
+void velo_conn_start(BDRVVeloState *s)
+{
+    s->reqs = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, NULL);
+    qemu_co_mutex_init(&s->send_mutex);
+    qemu_co_queue_init(&s->slot_wait);
+    qemu_co_queue_init(&s->conn_wait);
+    s->next_handle = 1;
+    s->max_inflight = s->max_inflight_opt;
+    s->tick = aio_timer_new(s->ctx, QEMU_CLOCK_REALTIME, SCALE_NS, velo_tick, s);
+    timer_mod(s->tick, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+              NANOSECONDS_PER_SECOND);
+    s->conn_co = qemu_coroutine_create(velo_conn_entry, s);
+    aio_co_enter(s->ctx, s->conn_co);
+}
+
+void velo_conn_stop(BDRVVeloState *s)
+{
+    if (s->tick) {
+        timer_free(s->tick);
+        s->tick = NULL;
+    }
+    s->closing = true;
+    if (s->conn_co) {
+        if (s->ioc) {
+            qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+        }
+        if (s->conn_co_sleeping) {
+            qemu_co_sleep_wake(&s->conn_sleep);
+        }
+        AIO_WAIT_WHILE(s->ctx, s->conn_co != NULL);
+    }
+    if (s->reqs) {
+        g_hash_table_destroy(s->reqs);
+        s->reqs = NULL;
+    }
+    g_free(s->last_error);
+    s->last_error = NULL;
+}
+
+void velo_conn_detach(BDRVVeloState *s)
+{
+    if (s->ioc) {
+        qio_channel_detach_aio_context(s->ioc);
+    }
+    if (s->tick) {
+        timer_del(s->tick);
+    }
+}
+
+void velo_conn_attach(BDRVVeloState *s, AioContext *ctx)
+{
+    s->ctx = ctx;
+    if (s->ioc) {
+        qio_channel_attach_aio_context(s->ioc, ctx);
+    }
+    if (s->tick) {
+        timer_free(s->tick);
+        s->tick = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_NS, velo_tick, s);
+        timer_mod(s->tick, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+                  NANOSECONDS_PER_SECOND);
+    }
+    if (s->conn_co) {
+        /* The reader may be parked in qio_channel_yield on the old context. */
+        aio_co_wake(s->conn_co);
+    }
+}
+
+/* --- waiting and requests ------------------------------------------------ */
+
+bool coroutine_fn velo_co_wait_connected(BDRVVeloState *s, uint32_t timeout_s)
+{
+    int64_t deadline = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+                       (int64_t)timeout_s * NANOSECONDS_PER_SECOND;
+
+    while (!s->connected && s->conn_co) {
+        if (timeout_s == 0 ? s->attempts >= 1 && !s->handshaking &&
+                             s->last_error
+                           : qemu_clock_get_ns(QEMU_CLOCK_REALTIME) >= deadline) {
+            break;
+        }
+        qemu_co_queue_wait(&s->conn_wait, NULL);
+    }
+    return s->connected;
+}
+
+/* Wait for a connection within reconnect-delay of its loss. */
+static int coroutine_fn velo_co_await_link(BDRVVeloState *s, Error **errp)
+{
+    while (!s->connected) {
+        int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        int64_t since = s->down_since_ns ? s->down_since_ns : now;
+
+        if (s->closing || !s->conn_co) {
+            error_setg(errp, "node is closing");
+            return -ECANCELED;
+        }
+        if (now - since >= (int64_t)s->reconnect_delay * NANOSECONDS_PER_SECOND &&
+            (s->down_since_ns || s->attempts)) {
+            error_setg(errp, "velo server for export '%s' unreachable for %u s "
+                       "(reconnect-delay): %s", s->export_name,
+                       s->reconnect_delay,
+                       s->last_error ? s->last_error : "not connected");
+            return -EIO;
+        }
+        if (!s->down_since_ns) {
+            s->down_since_ns = now;
+        }
+        qemu_co_queue_wait(&s->conn_wait, NULL);
+    }
+    return 0;
+}
+
+int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
+                                 const uint8_t *reqbuf, size_t req_len,
+                                 uint8_t **payload, uint32_t *len,
+                                 Error **errp)
+{
+    VeloReq req = { .type = type, .co = qemu_coroutine_self() };
+    int ret;
+
+    for (;;) {
+        Error *local_err = NULL;
+
+        ret = velo_co_await_link(s, errp);
+        if (ret < 0) {
+            return ret;
+        }
+        if (s->inflight >= s->max_inflight) {
+            qemu_co_queue_wait(&s->slot_wait, NULL);
+            continue;
+        }
+        req.handle = s->next_handle++;
+        req.done = false;
+        req.ret = 0;
+        s->inflight++;
+        g_hash_table_insert(s->reqs, &req.handle, &req);
+        trace_velo_request(s, velo_msg_name(type), req.handle);
+        ret = velo_co_send(s, type, req.handle, reqbuf, req_len, &local_err);
+        if (ret < 0 && !req.done) {
+            /* The reader will notice the broken socket; wait for its drop. */
+            qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+        }
+        error_free(local_err);
+        while (!req.done) {
+            qemu_coroutine_yield();
+        }
+        if (req.ret == -ECONNRESET) {
+            continue;
+        }
+        break;
+    }
+    if (req.ret == -EPROTO && !req.errmsg) {
+        error_setg(errp, "velo server for export '%s' broke the protocol: %s",
+                   s->export_name, s->last_error ? s->last_error : "?");
+        g_free(req.payload);
+        return -EPROTO;
+    }
+    if (req.ret < 0) {
+        error_setg(errp, "velo server refused %s: %s", velo_msg_name(type),
+                   req.errmsg ? req.errmsg : strerror(-req.ret));
+        g_free(req.errmsg);
+        g_free(req.payload);
+        return req.ret;
+    }
+    *payload = req.payload;
+    *len = req.hdr.length;
+    return 0;
+}

@@ -1,1 +1,578 @@
+/*
+ * Velo read and write paths: the RAM tier, on-demand fetching with
+ * coalescing and batching, adaptive sequential readahead, and cloud-persist
+ * writes.
+ *
+ * A guest read walks its extents through the tiers:
+ *
+ *   busy? --yes--> wait for that fetch/write, use its buffer
+ *     | no
+ *   ZERO -> zeros   RAM tier -> copy   cache file -> copy (+ into RAM)
+ *     | DATA/UNKNOWN
+ *   fetch: consecutive missing extents become one READ (<= 1 MiB), each READ
+ *          its own coroutine, many in flight; every extent being fetched is
+ *          in s->busy so concurrent readers join it instead of refetching.
+ *
+ * Invariants:
+ *   - an extent is in s->busy while a fetch or a guest write of it is under
+ *     way; a fetched extent stays busy until its clean copy is in the cache
+ *     file, so a guest write can never be overwritten by a late clean copy;
+ *   - DIRTY extents are never fetched nor evicted;
+ *   - the RAM tier holds exact copies of CACHED/DIRTY extents (or of fetched
+ *     ones whose cache write failed), at most ram_max of them.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
 #include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/cutils.h"
+#include "qemu/memalign.h"
+#include "qemu/error-report.h"
+#include "velo-int.h"
+#include "trace.h"
+
+/* --- RAM tier: LRU of whole extents ------------------------------------ */
+
+static VeloRamEnt *ram_lookup(BDRVVeloState *s, uint64_t idx)
+{
+    VeloRamEnt *e = s->ram ? g_hash_table_lookup(s->ram, &idx) : NULL;
+
+    if (e) {
+        QTAILQ_REMOVE(&s->ram_lru, e, lru);
+        QTAILQ_INSERT_HEAD(&s->ram_lru, e, lru);
+    }
+    return e;
+}
+
+static void ram_drop(BDRVVeloState *s, VeloRamEnt *e)
+{
+    QTAILQ_REMOVE(&s->ram_lru, e, lru);
+    g_hash_table_remove(s->ram, &e->idx);
+    qemu_vfree(e->data);
+    g_free(e);
+    s->ram_count--;
+}
+
+static void ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
+{
+    uint32_t len = velo_extmap_extent_len(s->map, idx);
+    VeloRamEnt *e;
+
+    if (!s->ram_max) {
+        return;
+    }
+    e = ram_lookup(s, idx);
+    if (!e) {
+        if (s->ram_count >= s->ram_max) {
+            ram_drop(s, QTAILQ_LAST(&s->ram_lru));
+        }
+        e = g_new0(VeloRamEnt, 1);
+        e->idx = idx;
+        e->data = qemu_blockalign(NULL, s->extent_size);
+        g_hash_table_insert(s->ram, &e->idx, e);
+        QTAILQ_INSERT_HEAD(&s->ram_lru, e, lru);
+        s->ram_count++;
+    }
+    memcpy(e->data, data, len);
+}
+
+/* --- busy extents ---------------------------------------------------------- */
+
+static VeloBusy *busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
+                          bool fetch)
+{
+    VeloBusy *b = g_new0(VeloBusy, 1);
+    uint64_t i;
+
+    b->first = first;
+    b->n = n;
+    b->refcnt = 1;
+    qemu_co_queue_init(&b->waiters);
+    if (fetch) {
+        b->buf = qemu_blockalign(NULL, n * s->extent_size);
+    }
+    for (i = 0; i < n; i++) {
+        uint64_t *key = g_new(uint64_t, 1);
+        *key = first + i;
+        g_hash_table_insert(s->busy, key, b);
+    }
+    return b;
+}
+
+static void busy_unref(VeloBusy *b)
+{
+    if (--b->refcnt == 0) {
+        qemu_vfree(b->buf);
+        g_free(b);
+    }
+}
+
+/* Mark @b finished: remove it from the table and wake everyone waiting. */
+static void coroutine_fn busy_finish(BDRVVeloState *s, VeloBusy *b)
+{
+    uint64_t i;
+
+    for (i = 0; i < b->n; i++) {
+        uint64_t idx = b->first + i;
+        if (g_hash_table_lookup(s->busy, &idx) == b) {
+            g_hash_table_remove(s->busy, &idx);
+        }
+    }
+    b->done = true;
+    qemu_co_queue_restart_all(&b->waiters);
+    busy_unref(b);
+}
+
+/* --- fetching ------------------------------------------------------------ */
+
+/* Fetch [off, off+len) from the server into @buf. */
+static int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
+                                            uint64_t len, uint8_t *buf,
+                                            Error **errp)
+{
+    VeloRange r = { .offset = off, .length = len };
+    g_autofree uint8_t *payload = NULL;
+    uint8_t req[16];
+    uint32_t plen;
+    uint64_t next = off;
+    size_t pos = 0;
+    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), ns;
+    VeloChunk c;
+    const char *why;
+    int ret;
+
+    velo_read_req_encode(req, &r);
+    s->stats.fetches++;
+    ret = velo_co_request(s, VELO_MSG_READ, req, sizeof(req), &payload, &plen,
+                          errp);
+    if (ret < 0) {
+        return ret;
+    }
+    while ((ret = velo_chunk_next(payload, plen, &pos, &r, &next, 0, &c,
+                                  &why)) > 0) {
+        uint8_t *dst = buf + (c.offset - off);
+        if (c.encoding == VELO_ENC_RAW) {
+            memcpy(dst, c.payload, c.length);
+        } else {
+            memset(dst, 0, c.length);
+        }
+    }
+    if (ret < 0) {
+        error_setg(errp, "velo server sent a bad READ reply for export '%s' "
+                   "at offset %" PRIu64 ": %s", s->export_name, off, why);
+        return -EPROTO;
+    }
+    ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start;
+    s->stats.bytes_fetched += plen;
+    s->stats.fetch_ns_total += ns;
+    s->stats.fetch_ns_max = MAX(s->stats.fetch_ns_max, (uint64_t)ns);
+    s->stats.fetch_count++;
+    trace_velo_fetch_done(s, off, len, plen, ns / 1000);
+    return 0;
+}
+
+typedef struct VeloFetchCo {
+    BDRVVeloState *s;
+    VeloBusy *b;
+} VeloFetchCo;
+
+static void coroutine_fn velo_fetch_entry(void *opaque)
+{
+    VeloFetchCo *fc = opaque;
+    BDRVVeloState *s = fc->s;
+    VeloBusy *b = fc->b;
+    uint64_t off = b->first << s->map->extent_shift;
+    uint64_t end = MIN(off + b->n * s->extent_size, s->disk_size);
+    Error *err = NULL;
+    uint64_t i;
+
+    g_free(fc);
+    b->ret = velo_co_fetch_range(s, off, end - off, b->buf, &err);
+    if (b->ret < 0) {
+        if (!b->readahead) {
+            error_report_err(err);
+        } else {
+            trace_velo_readahead_failed(s, off, error_get_pretty(err));
+            error_free(err);
+        }
+        busy_finish(s, b);
+        bdrv_dec_in_flight(s->bs);
+        return;
+    }
+
+    /* Readers may use b->buf from now on; the extents stay busy meanwhile. */
+    b->done = true;
+    qemu_co_queue_restart_all(&b->waiters);
+
+    for (i = 0; i < b->n; i++) {
+        uint64_t idx = b->first + i;
+        uint8_t *data = b->buf + i * s->extent_size;
+        uint32_t len = velo_extmap_extent_len(s->map, idx);
+        VeloExtState st = velo_extmap_get(s->map, idx);
+
+        if (st != VELO_EXT_DATA && st != VELO_EXT_UNKNOWN) {
+            continue;
+        }
+        if (buffer_is_zero(data, len)) {
+            velo_extmap_set(s->map, idx, VELO_EXT_ZERO);
+            continue;
+        }
+        ram_put(s, idx, data);
+        if (velo_cache_store_clean(s, idx, data) == 0) {
+            velo_extmap_set(s->map, idx, VELO_EXT_CACHED);
+        }
+    }
+    busy_finish(s, b);
+    bdrv_dec_in_flight(s->bs);
+}
+
+static bool needs_fetch(BDRVVeloState *s, uint64_t idx)
+{
+    VeloExtState st = velo_extmap_get(s->map, idx);
+
+    return (st == VELO_EXT_DATA || st == VELO_EXT_UNKNOWN) &&
+           !g_hash_table_contains(s->busy, &idx) &&
+           !(s->ram && g_hash_table_contains(s->ram, &idx));
+}
+
+/* Start fetches for the missing extents among [first, first + n). */
+static void velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
+                               bool readahead)
+{
+    uint64_t batch = MAX(1, MIN(VELO_FETCH_BATCH,
+                                s->max_payload - VELO_READ_OVERHEAD) /
+                            s->extent_size);
+    uint64_t idx = first, end = MIN(first + n, s->map->n_extents);
+
+    while (idx < end) {
+        uint64_t run = 0;
+        VeloFetchCo *fc;
+
+        while (idx + run < end && run < batch && needs_fetch(s, idx + run)) {
+            run++;
+        }
+        if (!run) {
+            idx++;
+            continue;
+        }
+        fc = g_new(VeloFetchCo, 1);
+        fc->s = s;
+        fc->b = busy_new(s, idx, run, true);
+        fc->b->readahead = readahead;
+        if (readahead) {
+            s->stats.readahead_fetches++;
+        }
+        trace_velo_fetch_start(s, idx, run, readahead);
+        bdrv_inc_in_flight(s->bs);
+        aio_co_enter(s->ctx, qemu_coroutine_create(velo_fetch_entry, fc));
+        idx += run;
+    }
+}
+
+/*
+ * Adaptive sequential readahead: a read that continues the previous one
+ * doubles the window (2 extents up to readahead-max); any other read resets
+ * it.  New fetches are issued when less than half a window is left ahead.
+ */
+static void velo_readahead(BDRVVeloState *s, uint64_t offset, uint64_t bytes)
+{
+    uint64_t start, end;
+
+    if (!s->readahead_max) {
+        return;
+    }
+    if (offset == s->seq_next) {
+        s->ra_window = MIN(MAX(s->ra_window * 2, 2 * (uint64_t)s->extent_size),
+                           s->readahead_max);
+    } else {
+        s->ra_window = 0;
+        s->ra_end = 0;
+    }
+    s->seq_next = offset + bytes;
+    if (!s->ra_window || s->seq_next >= s->disk_size) {
+        return;
+    }
+    start = MAX(s->seq_next, s->ra_end);
+    end = MIN(s->seq_next + s->ra_window, s->disk_size);
+    if (start >= end || s->ra_end > s->seq_next + s->ra_window / 2) {
+        return;
+    }
+    velo_start_fetches(s, start >> s->map->extent_shift,
+                       ((end - 1) >> s->map->extent_shift) -
+                       (start >> s->map->extent_shift) + 1, true);
+    s->ra_end = end;
+}
+
+/* --- reading ------------------------------------------------------------- */
+
+typedef enum { SRC_ZERO, SRC_RAM, SRC_CACHE, SRC_FETCH } VeloSource;
+
+/* Copy bytes [in_off, in_off+len) of extent @idx into @qiov at @qoff. */
+static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
+                                           uint32_t in_off, uint32_t len,
+                                           QEMUIOVector *qiov, size_t qoff,
+                                           VeloSource *src)
+{
+    for (;;) {
+        VeloBusy *b = g_hash_table_lookup(s->busy, &idx);
+        VeloRamEnt *e;
+        VeloExtState st;
+
+        if (b) {
+            if (!b->done) {
+                b->refcnt++;
+                qemu_co_queue_wait(&b->waiters, NULL);
+                *src = SRC_FETCH;
+                if (b->ret < 0) {
+                    int ret = b->ret;
+                    busy_unref(b);
+                    return ret;
+                }
+                busy_unref(b);
+                continue;
+            }
+            if (b->buf && b->ret == 0) {
+                qemu_iovec_from_buf(qiov, qoff,
+                                    b->buf + (idx - b->first) * s->extent_size +
+                                    in_off, len);
+                return 0;
+            }
+        }
+        st = velo_extmap_get(s->map, idx);
+        if (st == VELO_EXT_ZERO) {
+            qemu_iovec_memset(qiov, qoff, 0, len);
+            *src = MAX(*src, SRC_ZERO);
+            return 0;
+        }
+        e = ram_lookup(s, idx);
+        if (e) {
+            qemu_iovec_from_buf(qiov, qoff, e->data + in_off, len);
+            *src = MAX(*src, SRC_RAM);
+            return 0;
+        }
+        if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {
+            uint8_t *buf = qemu_blockalign(NULL, s->extent_size);
+            int ret = velo_cache_read(s, idx, buf);
+            if (ret == 0) {
+                ram_put(s, idx, buf);
+                qemu_iovec_from_buf(qiov, qoff, buf + in_off, len);
+                *src = MAX(*src, SRC_CACHE);
+            }
+            qemu_vfree(buf);
+            if (ret != -EAGAIN) {
+                return ret;
+            }
+            continue;       /* failed its check: now DATA, fetch it */
+        }
+        velo_start_fetches(s, idx, 1, false);
+    }
+}
+
+int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
+                                int64_t bytes, QEMUIOVector *qiov,
+                                BdrvRequestFlags flags)
+{
+    BDRVVeloState *s = bs->opaque;
+    uint64_t first = offset >> s->map->extent_shift;
+    uint64_t last = (offset + bytes - 1) >> s->map->extent_shift;
+    VeloSource src = SRC_ZERO;
+    size_t qoff = 0;
+    uint64_t idx;
+
+    velo_start_fetches(s, first, last - first + 1, false);
+    velo_readahead(s, offset, bytes);
+
+    for (idx = first; idx <= last; idx++) {
+        uint64_t ext_start = idx << s->map->extent_shift;
+        uint64_t lo = MAX((uint64_t)offset, ext_start);
+        uint64_t hi = MIN((uint64_t)(offset + bytes),
+                          ext_start + velo_extmap_extent_len(s->map, idx));
+        int ret = velo_co_read_piece(s, idx, lo - ext_start, hi - lo, qiov,
+                                     qoff, &src);
+        if (ret < 0) {
+            return ret;
+        }
+        qoff += hi - lo;
+    }
+    switch (src) {
+    case SRC_ZERO: s->stats.zero_reads++; break;
+    case SRC_RAM: s->stats.ram_hits++; break;
+    case SRC_CACHE: s->stats.cache_hits++; break;
+    case SRC_FETCH: s->stats.misses++; break;
+    }
+    return 0;
+}
+
+/* --- writing (cloud-persist) -------------------------------------------- */
+
+/* Give @buf the current content of extent @idx (for read-modify-write). */
+static int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
+                                               uint8_t *buf)
+{
+    uint32_t len = velo_extmap_extent_len(s->map, idx);
+    Error *err = NULL;
+    VeloRamEnt *e;
+    int ret;
+
+    for (;;) {
+        VeloExtState st = velo_extmap_get(s->map, idx);
+        if (st == VELO_EXT_ZERO) {
+            memset(buf, 0, len);
+            return 0;
+        }
+        e = ram_lookup(s, idx);
+        if (e) {
+            memcpy(buf, e->data, len);
+            return 0;
+        }
+        if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {
+            ret = velo_cache_read(s, idx, buf);
+            if (ret != -EAGAIN) {
+                return ret;
+            }
+            continue;
+        }
+        ret = velo_co_fetch_range(s, idx << s->map->extent_shift, len, buf,
+                                  &err);
+        if (ret < 0) {
+            error_report_err(err);
+        }
+        return ret;
+    }
+}
+
+/* Write @qiov (or zeros if NULL) at [offset, offset+bytes). */
+static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
+                                      int64_t bytes, QEMUIOVector *qiov,
+                                      BdrvRequestFlags flags)
+{
+    uint64_t first = offset >> s->map->extent_shift;
+    uint64_t last = (offset + bytes - 1) >> s->map->extent_shift;
+    uint8_t *buf = qemu_blockalign(NULL, s->extent_size);
+    size_t qoff = 0;
+    uint64_t idx;
+    int ret = 0;
+
+    if (s->write_mode == VELO_WRITE_MODE_READ_ONLY) {
+        qemu_vfree(buf);
+        return -EROFS;
+    }
+    qemu_co_mutex_lock(&s->write_mutex);
+    for (idx = first; idx <= last && ret == 0; idx++) {
+        uint64_t ext_start = idx << s->map->extent_shift;
+        uint32_t ext_len = velo_extmap_extent_len(s->map, idx);
+        uint64_t lo = MAX((uint64_t)offset, ext_start);
+        uint64_t hi = MIN((uint64_t)(offset + bytes), ext_start + ext_len);
+        VeloBusy *b;
+
+        while ((b = g_hash_table_lookup(s->busy, &idx))) {
+            b->refcnt++;
+            qemu_co_queue_wait(&b->waiters, NULL);
+            busy_unref(b);
+        }
+        b = busy_new(s, idx, 1, false);
+        if (hi - lo < ext_len) {
+            ret = velo_co_extent_content(s, idx, buf);
+        }
+        if (ret == 0) {
+            if (qiov) {
+                qemu_iovec_to_buf(qiov, qoff, buf + (lo - ext_start), hi - lo);
+            } else {
+                memset(buf + (lo - ext_start), 0, hi - lo);
+            }
+            ret = velo_cache_store_dirty(s, idx, buf);
+        }
+        if (ret == 0) {
+            velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
+            ram_put(s, idx, buf);
+        }
+        b->ret = ret;
+        busy_finish(s, b);
+        qoff += hi - lo;
+    }
+    if (ret == 0 && (flags & BDRV_REQ_FUA)) {
+        ret = velo_cache_flush(s);
+    }
+    qemu_co_mutex_unlock(&s->write_mutex);
+    qemu_vfree(buf);
+    return ret;
+}
+
+int coroutine_fn velo_co_pwritev(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, QEMUIOVector *qiov,
+                                 BdrvRequestFlags flags)
+{
+    return velo_co_write(bs->opaque, offset, bytes, qiov, flags);
+}
+
+int coroutine_fn velo_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                                       int64_t bytes, BdrvRequestFlags flags)
+{
+    return velo_co_write(bs->opaque, offset, bytes, NULL, flags);
+}
+
+/* --- allocation map ------------------------------------------------------ */
+
+int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp)
+{
+    uint64_t off = 0;
+    int ret;
+
+    if (s->map->count[VELO_EXT_UNKNOWN] == 0) {
+        s->map_loaded = true;
+        return 0;
+    }
+    while (off < s->disk_size) {
+        VeloRange r = { .offset = off, .length = s->disk_size - off };
+        g_autofree uint8_t *payload = NULL;
+        g_autofree VeloMapEntry *e = NULL;
+        uint8_t req[16];
+        uint32_t len, n, i;
+        const char *why;
+
+        velo_map_req_encode(req, &r);
+        ret = velo_co_request(s, VELO_MSG_MAP, req, sizeof(req), &payload,
+                              &len, errp);
+        if (ret < 0) {
+            return ret;
+        }
+        if (!velo_map_reply_decode(payload, len, &r, &e, &n, &why)) {
+            error_setg(errp, "velo server sent a bad MAP reply for export "
+                       "'%s': %s", s->export_name, why);
+            return -EPROTO;
+        }
+        for (i = 0; i < n; i++) {
+            velo_extmap_apply(s->map, e[i].offset, e[i].length,
+                              e[i].kind != VELO_MAP_DATA);
+        }
+        off = e[n - 1].offset + e[n - 1].length;
+    }
+    trace_velo_map_loaded(s, s->map->count[VELO_EXT_DATA],
+                          s->map->count[VELO_EXT_ZERO]);
+    s->map_loaded = true;
+    return velo_cache_write_index(s);
+}
+
+void velo_fetch_init(BDRVVeloState *s)
+{
+    s->busy = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    s->ram = g_hash_table_new(g_int64_hash, g_int64_equal);
+    QTAILQ_INIT(&s->ram_lru);
+    s->ram_max = s->ram_size / s->extent_size;
+    qemu_co_mutex_init(&s->write_mutex);
+}
+
+void velo_fetch_cleanup(BDRVVeloState *s)
+{
+    while (!QTAILQ_EMPTY(&s->ram_lru)) {
+        ram_drop(s, QTAILQ_FIRST(&s->ram_lru));
+    }
+    if (s->ram) {
+        g_hash_table_destroy(s->ram);
+        s->ram = NULL;
+    }
+    if (s->busy) {
+        g_hash_table_destroy(s->busy);
+        s->busy = NULL;
+    }
+}

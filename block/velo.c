@@ -1,1 +1,456 @@
+/*
+ * Velo block driver glue: options, open/close, geometry, block status,
+ * statistics and the BlockDriver table.  The work happens in conn.c
+ * (connection), fetch.c (read/write paths, RAM tier) and cache.c (cache
+ * file).
+ *
+ *   -blockdev driver=velo,node-name=N,server.type=inet,server.host=H,
+ *             server.port=P,export=E,cache.file=PATH[,ram-size=...]
+ *   -drive driver=velo,...      velo://host[:port]/export
+ *
+ * Opening: connect (retrying up to open-timeout), then open the cache file
+ * (created on first use, checked against the disk afterwards), then load the
+ * allocation map.  If the server can't be reached but the cache file holds
+ * this disk, the node opens anyway and serves what is cached while it keeps
+ * reconnecting in the background.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
 #include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-visit-sockets.h"
+#include "qapi/qobject-input-visitor.h"
+#include "qapi/qmp/qdict.h"
+#include "qapi/qmp/qstring.h"
+#include "qapi/util.h"
+#include "qemu/cutils.h"
+#include "qemu/units.h"
+#include "qemu/module.h"
+#include "qemu/option.h"
+#include "qemu/uri.h"
+#include "block/block_int.h"
+#include "block/qdict.h"
+#include "velo-int.h"
+#include "trace.h"
+
+#define VELO_DEFAULT_PORT       10810
+#define VELO_DEFAULT_RAM        (64 * MiB)
+#define VELO_DEFAULT_READAHEAD  (8 * MiB)
+#define VELO_DEFAULT_INFLIGHT   64
+#define VELO_DEFAULT_RECONNECT  60
+
+static QemuOptsList velo_runtime_opts = {
+    .name = "velo",
+    .head = QTAILQ_HEAD_INITIALIZER(velo_runtime_opts.head),
+    .desc = {
+        { .name = "export", .type = QEMU_OPT_STRING,
+          .help = "Export name on the velo server" },
+        { .name = "cache.file", .type = QEMU_OPT_STRING,
+          .help = "Persistent local cache file" },
+        { .name = "ram-size", .type = QEMU_OPT_SIZE,
+          .help = "RAM cache tier size in bytes" },
+        { .name = "readahead-max", .type = QEMU_OPT_SIZE,
+          .help = "Largest sequential readahead window in bytes" },
+        { .name = "max-inflight", .type = QEMU_OPT_NUMBER,
+          .help = "Most fetch requests in flight" },
+        { .name = "write-mode", .type = QEMU_OPT_STRING,
+          .help = "read-only or cloud-persist" },
+        { .name = "reconnect-delay", .type = QEMU_OPT_NUMBER,
+          .help = "Seconds I/O waits for a lost server before failing" },
+        { .name = "open-timeout", .type = QEMU_OPT_NUMBER,
+          .help = "Seconds to keep trying to connect when opening" },
+        { /* end of list */ }
+    },
+};
+
+/* velo://host[:port]/export  or  velo+unix:///export?socket=PATH */
+static void velo_parse_filename(const char *filename, QDict *options,
+                                Error **errp)
+{
+    g_autoptr(QDict) out = qdict_new();
+    URI *uri = uri_parse(filename);
+    QueryParams *qp = NULL;
+    const char *export;
+    bool is_unix;
+
+    if (!uri) {
+        error_setg(errp, "invalid velo URI '%s': expected "
+                   "velo://host[:port]/export", filename);
+        return;
+    }
+    is_unix = !g_strcmp0(uri->scheme, "velo+unix");
+    if (!is_unix && g_strcmp0(uri->scheme, "velo")) {
+        error_setg(errp, "invalid velo URI '%s': scheme must be velo or "
+                   "velo+unix", filename);
+        goto out;
+    }
+    export = uri->path ? uri->path + (uri->path[0] == '/') : "";
+    if (!*export) {
+        error_setg(errp, "invalid velo URI '%s': no export name in the path",
+                   filename);
+        goto out;
+    }
+    qp = query_params_parse(uri->query);
+    if (is_unix) {
+        if (uri->server || uri->port || qp->n != 1 ||
+            strcmp(qp->p[0].name, "socket")) {
+            error_setg(errp, "invalid velo URI '%s': velo+unix needs "
+                       "?socket=PATH and no host", filename);
+            goto out;
+        }
+        qdict_put_str(out, "server.type", "unix");
+        qdict_put_str(out, "server.path", qp->p[0].value);
+    } else {
+        if (!uri->server || qp->n) {
+            error_setg(errp, "invalid velo URI '%s': need a host and no "
+                       "query", filename);
+            goto out;
+        }
+        qdict_put_str(out, "server.type", "inet");
+        qdict_put_str(out, "server.host", uri->server);
+        qdict_put_int(out, "server.port",
+                      uri->port ? uri->port : VELO_DEFAULT_PORT);
+    }
+    qdict_put_str(out, "export", export);
+    qdict_join(options, out, false);
+out:
+    if (qp) {
+        query_params_free(qp);
+    }
+    uri_free(uri);
+}
+
+static SocketAddress *velo_parse_server(QDict *options, Error **errp)
+{
+    QDict *addr = NULL;
+    Visitor *iv = NULL;
+    SocketAddress *saddr = NULL;
+
+    qdict_extract_subqdict(options, &addr, "server.");
+    if (!qdict_size(addr)) {
+        error_setg(errp, "velo: option 'server' is required: the address of "
+                   "the velo export, e.g. server.type=inet,"
+                   "server.host=HOST,server.port=PORT");
+        goto done;
+    }
+    iv = qobject_input_visitor_new_flat_confused(addr, errp);
+    if (!iv) {
+        goto done;
+    }
+    if (!visit_type_SocketAddress(iv, NULL, &saddr, errp)) {
+        error_prepend(errp, "velo: bad 'server' option: ");
+        goto done;
+    }
+done:
+    qobject_unref(addr);
+    visit_free(iv);
+    return saddr;
+}
+
+static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
+{
+    QemuOpts *opts = qemu_opts_create(&velo_runtime_opts, NULL, 0,
+                                      &error_abort);
+    const char *str;
+    uint64_t n;
+    int ret = -EINVAL;
+
+    s->saddr = velo_parse_server(options, errp);
+    if (!s->saddr) {
+        goto out;
+    }
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        goto out;
+    }
+    str = qemu_opt_get(opts, "export");
+    if (!str || !*str || strlen(str) > VELO_MAX_STRING) {
+        error_setg(errp, "velo: option 'export' is required: the export "
+                   "name on the server (1 to %d bytes)", VELO_MAX_STRING);
+        goto out;
+    }
+    s->export_name = g_strdup(str);
+    str = qemu_opt_get(opts, "cache.file");
+    if (!str || !*str) {
+        error_setg(errp, "velo: option 'cache.file' is required: a local "
+                   "file for the persistent extent cache (created if "
+                   "missing)");
+        goto out;
+    }
+    s->cache_path = g_strdup(str);
+    s->ram_size = qemu_opt_get_size(opts, "ram-size", VELO_DEFAULT_RAM);
+    s->readahead_max = qemu_opt_get_size(opts, "readahead-max",
+                                         VELO_DEFAULT_READAHEAD);
+    n = qemu_opt_get_number(opts, "max-inflight", VELO_DEFAULT_INFLIGHT);
+    if (n < 1 || n > 1024) {
+        error_setg(errp, "velo: max-inflight must be from 1 to 1024, not %"
+                   PRIu64, n);
+        goto out;
+    }
+    s->max_inflight_opt = n;
+    n = qemu_opt_get_number(opts, "reconnect-delay", VELO_DEFAULT_RECONNECT);
+    if (n > 86400) {
+        error_setg(errp, "velo: reconnect-delay must be at most 86400 s");
+        goto out;
+    }
+    s->reconnect_delay = n;
+    n = qemu_opt_get_number(opts, "open-timeout", 0);
+    if (n > 86400) {
+        error_setg(errp, "velo: open-timeout must be at most 86400 s");
+        goto out;
+    }
+    s->open_timeout = n;
+    str = qemu_opt_get(opts, "write-mode");
+    s->write_mode = qapi_enum_parse(&VeloWriteMode_lookup, str,
+                                    VELO_WRITE_MODE_CLOUD_PERSIST, errp);
+    if (s->write_mode < 0) {
+        error_prepend(errp, "velo: bad write-mode: ");
+        goto out;
+    }
+    if (s->readahead_max > 256 * MiB) {
+        error_setg(errp, "velo: readahead-max must be at most 256 MiB");
+        goto out;
+    }
+    ret = 0;
+out:
+    qemu_opts_del(opts);
+    return ret;
+}
+
+typedef struct VeloOpenCo {
+    BDRVVeloState *s;
+    bool done;
+    bool connected;
+    int ret;
+    Error *err;
+} VeloOpenCo;
+
+static void coroutine_fn velo_open_connect_entry(void *opaque)
+{
+    VeloOpenCo *o = opaque;
+
+    o->connected = velo_co_wait_connected(o->s, o->s->open_timeout);
+    o->done = true;
+    aio_wait_kick();
+}
+
+static void coroutine_fn velo_open_map_entry(void *opaque)
+{
+    VeloOpenCo *o = opaque;
+
+    o->ret = velo_co_load_map(o->s, &o->err);
+    o->done = true;
+    aio_wait_kick();
+}
+
+static void velo_run_co(BlockDriverState *bs, CoroutineEntry *entry,
+                        VeloOpenCo *o)
+{
+    o->done = false;
+    aio_co_enter(bdrv_get_aio_context(bs), qemu_coroutine_create(entry, o));
+    BDRV_POLL_WHILE(bs, !o->done);
+}
+
+static void velo_free_state(BDRVVeloState *s)
+{
+    velo_conn_stop(s);
+    velo_fetch_cleanup(s);
+    velo_cache_close(s);
+    velo_extmap_free(s->map);
+    s->map = NULL;
+    qapi_free_SocketAddress(s->saddr);
+    g_free(s->export_name);
+    g_free(s->cache_path);
+}
+
+static int velo_open(BlockDriverState *bs, QDict *options, int flags,
+                     Error **errp)
+{
+    BDRVVeloState *s = bs->opaque;
+    VeloOpenCo o = { .s = s };
+    int ret;
+
+    s->bs = bs;
+    s->ctx = bdrv_get_aio_context(bs);
+    ret = velo_parse_opts(s, options, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+
+    velo_conn_start(s);
+    velo_run_co(bs, velo_open_connect_entry, &o);
+    if (!o.connected) {
+        if (access(s->cache_path, F_OK) != 0) {
+            error_setg(errp, "cannot connect to velo server for export '%s': "
+                       "%s", s->export_name,
+                       s->last_error ? s->last_error : "not connected");
+            ret = -EIO;
+            goto fail;
+        }
+        warn_report("velo: server for export '%s' unreachable (%s); serving "
+                    "from cache file '%s' and reconnecting", s->export_name,
+                    s->last_error ? s->last_error : "?", s->cache_path);
+    }
+
+    ret = velo_cache_open(s, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+    velo_fetch_init(s);
+
+    if (s->connected) {
+        velo_run_co(bs, velo_open_map_entry, &o);
+        if (o.ret < 0) {
+            error_propagate_prepend(errp, o.err, "cannot load the allocation "
+                                    "map: ");
+            ret = o.ret;
+            goto fail;
+        }
+    }
+    bs->supported_write_flags = BDRV_REQ_FUA;
+    bs->supported_zero_flags = BDRV_REQ_FUA;
+    trace_velo_open(s, s->export_name, s->disk_size, s->extent_size,
+                    s->connected);
+    return 0;
+
+fail:
+    velo_free_state(s);
+    return ret;
+}
+
+static void velo_close(BlockDriverState *bs)
+{
+    velo_free_state(bs->opaque);
+}
+
+static int64_t velo_getlength(BlockDriverState *bs)
+{
+    BDRVVeloState *s = bs->opaque;
+
+    return s->disk_size;
+}
+
+static void velo_refresh_limits(BlockDriverState *bs, Error **errp)
+{
+    BDRVVeloState *s = bs->opaque;
+
+    bs->bl.request_alignment = 1;
+    bs->bl.opt_transfer = s->extent_size;
+    bs->bl.max_pwrite_zeroes = 64 * MiB;
+}
+
+static int coroutine_fn velo_co_block_status(BlockDriverState *bs,
+                                             bool want_zero, int64_t offset,
+                                             int64_t bytes, int64_t *pnum,
+                                             int64_t *map,
+                                             BlockDriverState **file)
+{
+    BDRVVeloState *s = bs->opaque;
+    uint64_t idx = offset >> s->map->extent_shift;
+    uint64_t max = ((offset + bytes - 1) >> s->map->extent_shift) - idx + 1;
+    uint64_t run = velo_extmap_run(s->map, idx, max);
+    uint64_t end = MIN((idx + run) << s->map->extent_shift, s->disk_size);
+
+    *pnum = MIN(end, (uint64_t)(offset + bytes)) - offset;
+    return velo_extmap_get(s->map, idx) == VELO_EXT_ZERO ?
+           BDRV_BLOCK_ZERO : BDRV_BLOCK_DATA;
+}
+
+static int coroutine_fn velo_co_flush(BlockDriverState *bs)
+{
+    return velo_cache_flush(bs->opaque);
+}
+
+static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
+{
+    BDRVVeloState *s = bs->opaque;
+    BlockStatsSpecific *st = g_new0(BlockStatsSpecific, 1);
+    BlockStatsSpecificVelo *v = &st->u.velo;
+
+    st->driver = BLOCKDEV_DRIVER_VELO;
+    v->bytes_fetched = s->stats.bytes_fetched;
+    v->bytes_wire = s->stats.bytes_wire;
+    v->ram_hits = s->stats.ram_hits;
+    v->cache_hits = s->stats.cache_hits;
+    v->misses = s->stats.misses;
+    v->zero_reads = s->stats.zero_reads;
+    v->fetches = s->stats.fetches;
+    v->readahead_fetches = s->stats.readahead_fetches;
+    v->fetches_in_flight = s->inflight;
+    v->fetch_latency_avg_us = s->stats.fetch_count ?
+        s->stats.fetch_ns_total / s->stats.fetch_count / 1000 : 0;
+    v->fetch_latency_max_us = s->stats.fetch_ns_max / 1000;
+    v->extents_cached = s->map->count[VELO_EXT_CACHED] +
+                        s->map->count[VELO_EXT_DIRTY];
+    v->extents_pinned = s->map->count[VELO_EXT_DIRTY];
+    v->extents_total = s->map->n_extents;
+    v->extent_size = s->extent_size;
+    v->ram_bytes = s->ram_count * s->extent_size;
+    v->reconnects = s->stats.reconnects;
+    v->connected = s->connected;
+    return st;
+}
+
+static void velo_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
+{
+    velo_conn_attach(bs->opaque, ctx);
+}
+
+static void velo_detach_aio_context(BlockDriverState *bs)
+{
+    velo_conn_detach(bs->opaque);
+}
+
+static const char *const velo_strong_runtime_opts[] = {
+    "server.",
+    "export",
+    "cache.file",
+    NULL
+};
+
+static BlockDriver bdrv_velo = {
+    .format_name                = "velo",
+    .protocol_name              = "velo",
+    .instance_size              = sizeof(BDRVVeloState),
+    .bdrv_parse_filename        = velo_parse_filename,
+    .bdrv_file_open             = velo_open,
+    .bdrv_close                 = velo_close,
+    .bdrv_getlength             = velo_getlength,
+    .bdrv_refresh_limits        = velo_refresh_limits,
+    .bdrv_co_preadv             = velo_co_preadv,
+    .bdrv_co_pwritev            = velo_co_pwritev,
+    .bdrv_co_pwrite_zeroes      = velo_co_pwrite_zeroes,
+    .bdrv_co_flush_to_disk      = velo_co_flush,
+    .bdrv_co_block_status       = velo_co_block_status,
+    .bdrv_get_specific_stats    = velo_get_specific_stats,
+    .bdrv_attach_aio_context    = velo_attach_aio_context,
+    .bdrv_detach_aio_context    = velo_detach_aio_context,
+    .strong_runtime_opts        = velo_strong_runtime_opts,
+};
+
+static BlockDriver bdrv_velo_unix = {
+    .format_name                = "velo",
+    .protocol_name              = "velo+unix",
+    .instance_size              = sizeof(BDRVVeloState),
+    .bdrv_parse_filename        = velo_parse_filename,
+    .bdrv_file_open             = velo_open,
+    .bdrv_close                 = velo_close,
+    .bdrv_getlength             = velo_getlength,
+    .bdrv_refresh_limits        = velo_refresh_limits,
+    .bdrv_co_preadv             = velo_co_preadv,
+    .bdrv_co_pwritev            = velo_co_pwritev,
+    .bdrv_co_pwrite_zeroes      = velo_co_pwrite_zeroes,
+    .bdrv_co_flush_to_disk      = velo_co_flush,
+    .bdrv_co_block_status       = velo_co_block_status,
+    .bdrv_get_specific_stats    = velo_get_specific_stats,
+    .bdrv_attach_aio_context    = velo_attach_aio_context,
+    .bdrv_detach_aio_context    = velo_detach_aio_context,
+    .strong_runtime_opts        = velo_strong_runtime_opts,
+};
+
+static void bdrv_velo_init(void)
+{
+    bdrv_register(&bdrv_velo);
+    bdrv_register(&bdrv_velo_unix);
+}
+
+block_init(bdrv_velo_init);

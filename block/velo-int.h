@@ -1,0 +1,217 @@
+/*
+ * Velo block driver internals: the node state shared by velo.c (glue),
+ * conn.c (connection and requests), fetch.c (read/write paths and tiers)
+ * and cache.c (the cache file).
+ *
+ * Threading: every field is only touched from coroutines or callbacks that
+ * run in the node's AioContext, so no field needs a lock except where noted.
+ * Check-and-set sequences must not yield in between.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef VELO_INT_H
+#define VELO_INT_H
+
+#include "block/block_int.h"
+#include "io/channel-socket.h"
+#include "qemu/coroutine.h"
+#include "qemu/queue.h"
+#include "qapi/qapi-types-block-core.h"
+#include "proto.h"
+#include "extmap.h"
+#include "cachefmt.h"
+
+/* Silence on a busy connection: send PING at the first, drop at the second. */
+#define VELO_STALL_PING_NS      (5 * NANOSECONDS_PER_SECOND)
+#define VELO_STALL_DEAD_NS      (10 * NANOSECONDS_PER_SECOND)
+#define VELO_HANDSHAKE_NS       (10 * NANOSECONDS_PER_SECOND)
+#define VELO_FETCH_BATCH        (1u << 20)      /* bytes per READ, at most */
+
+/* A request awaiting its reply (conn.c). */
+typedef struct VeloReq {
+    uint64_t handle;
+    uint16_t type;
+    Coroutine *co;              /* the coroutine waiting for the reply */
+    bool done;
+    int ret;                    /* 0, -errno, or -ECONNRESET: resend */
+    VeloHdr hdr;                /* reply header */
+    uint8_t *payload;           /* reply payload, owned by the request */
+    char *errmsg;               /* the server's ERROR text, if any */
+} VeloReq;
+
+/*
+ * An extent range that is busy (fetch.c): being fetched (buf != NULL) or
+ * being written by the guest (buf == NULL).  Others wanting these extents
+ * wait on @waiters until @done.
+ */
+typedef struct VeloBusy {
+    uint64_t first;             /* first extent index */
+    uint64_t n;                 /* number of extents */
+    bool readahead;
+    bool done;
+    int ret;
+    uint8_t *buf;               /* n * extent_size bytes when fetching */
+    unsigned refcnt;
+    CoQueue waiters;
+} VeloBusy;
+
+/* A RAM tier entry (fetch.c). */
+typedef struct VeloRamEnt {
+    uint64_t idx;
+    uint8_t *data;
+    QTAILQ_ENTRY(VeloRamEnt) lru;   /* head = most recently used */
+} VeloRamEnt;
+
+typedef struct VeloStats {
+    uint64_t bytes_fetched, bytes_wire;
+    uint64_t ram_hits, cache_hits, misses, zero_reads;
+    uint64_t fetches, readahead_fetches;
+    uint64_t fetch_ns_total, fetch_ns_max, fetch_count;
+    uint64_t reconnects;
+    uint64_t corrupt_entries;
+} VeloStats;
+
+typedef struct BDRVVeloState {
+    BlockDriverState *bs;
+    AioContext *ctx;
+
+    /* Options (fixed after open). */
+    SocketAddress *saddr;
+    char *export_name;
+    char *cache_path;
+    uint64_t ram_size;
+    uint64_t readahead_max;
+    uint32_t max_inflight_opt;
+    uint32_t reconnect_delay;
+    uint32_t open_timeout;
+    VeloWriteMode write_mode;
+
+    /* Geometry: from the server, or the cache header when offline. */
+    uint64_t disk_size;
+    uint32_t extent_size;
+    uint8_t disk_id[VELO_DISK_ID_SIZE];
+    bool have_geometry;
+
+    /* Connection (conn.c). */
+    QIOChannelSocket *sioc;
+    QIOChannel *ioc;
+    bool connected;
+    bool handshaking;
+    bool closing;
+    Coroutine *conn_co;         /* connection manager and reply reader */
+    bool conn_co_sleeping;      /* conn_co is in its back-off sleep */
+    QemuCoSleep conn_sleep;
+    CoMutex send_mutex;         /* Protects sending frames on ioc. */
+    GHashTable *reqs;           /* handle -> VeloReq *, awaiting replies */
+    uint64_t next_handle;
+    uint32_t max_payload;
+    uint32_t max_inflight;      /* min(option, server limit) */
+    uint32_t inflight;          /* requests sent and not yet answered */
+    CoQueue slot_wait;          /* waiting for inflight < max_inflight */
+    CoQueue conn_wait;          /* waiting for a connection */
+    int64_t last_rx_ns;
+    int64_t conn_start_ns;      /* when the current handshake began */
+    int64_t down_since_ns;      /* when the connection was lost, or 0 */
+    bool ping_sent;
+    unsigned attempts;          /* connection attempts since the last success */
+    char *last_error;           /* why the last attempt or connection failed */
+    QEMUTimer *tick;            /* 1 s: stalls, handshake timeout, deadlines */
+
+    /* Extents (fetch.c). */
+    VeloExtMap *map;
+    GHashTable *busy;           /* extent idx -> VeloBusy * */
+    CoMutex write_mutex;        /* Serializes guest writes (v1 simplicity). */
+    QTAILQ_HEAD(, VeloRamEnt) ram_lru;
+    GHashTable *ram;            /* extent idx -> VeloRamEnt * */
+    uint64_t ram_count, ram_max;
+    uint64_t seq_next;          /* where a sequential stream would continue */
+    uint64_t ra_window;         /* current readahead window, bytes */
+    uint64_t ra_end;            /* readahead issued up to here */
+    bool map_loaded;
+
+    /* Cache file (cache.c). */
+    BlockBackend *cache_blk;
+    VeloCacheHdr chdr;
+    uint32_t *crc;              /* per extent: CRC-32 of its cached data */
+
+    VeloStats stats;
+} BDRVVeloState;
+
+/* --- conn.c ------------------------------------------------------------- */
+
+/* Start the connection manager coroutine (first attempt begins at once). */
+void velo_conn_start(BDRVVeloState *s);
+
+/* Stop it: close the connection, fail waiters, and wait until it exits. */
+void velo_conn_stop(BDRVVeloState *s);
+
+/*
+ * Wait until the node is connected, or the first @timeout_s seconds pass
+ * (0: the first attempt only).  Must run in a coroutine.  Returns true if
+ * connected.
+ */
+bool coroutine_fn velo_co_wait_connected(BDRVVeloState *s, uint32_t timeout_s);
+
+/*
+ * Send one request and wait for its reply, reconnecting and resending as
+ * needed for up to reconnect-delay.  On success returns 0 and hands over the
+ * reply payload in *@payload (g_free it) and its length in *@len.  On
+ * failure returns -errno and sets @errp.
+ */
+int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
+                                 const uint8_t *req, size_t req_len,
+                                 uint8_t **payload, uint32_t *len,
+                                 Error **errp);
+
+/* Move the connection to a new AioContext / away from the old one. */
+void velo_conn_attach(BDRVVeloState *s, AioContext *ctx);
+void velo_conn_detach(BDRVVeloState *s);
+
+/* --- cache.c ------------------------------------------------------------ */
+
+/*
+ * Open (or create, if empty) the cache file.  With geometry known, a new
+ * file is initialised and an old one must match it; without it (server
+ * unreachable) the header provides it.  Loads the index into s->map/s->crc.
+ */
+int velo_cache_open(BDRVVeloState *s, Error **errp);
+void velo_cache_close(BDRVVeloState *s);
+
+/* Write every index entry from s->map (after loading the allocation map). */
+int coroutine_fn velo_cache_write_index(BDRVVeloState *s);
+
+/*
+ * Read extent @idx (CACHED or DIRTY) into @buf and check it.  Returns 0,
+ * -EAGAIN if a clean extent failed its check (it is now UNKNOWN: refetch),
+ * or another -errno.
+ */
+int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf);
+
+/* Store a fetched clean extent: data first, then its CACHED entry. */
+int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
+                                        const uint8_t *buf);
+
+/* Store a guest-written extent, pinned (DIRTY), in crash-safe order. */
+int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
+                                        const uint8_t *buf);
+
+int coroutine_fn velo_cache_flush(BDRVVeloState *s);
+
+/* --- fetch.c ------------------------------------------------------------ */
+
+void velo_fetch_init(BDRVVeloState *s);
+void velo_fetch_cleanup(BDRVVeloState *s);
+
+/* Load the allocation map from the server (all UNKNOWN extents). */
+int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp);
+
+int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
+                                int64_t bytes, QEMUIOVector *qiov,
+                                BdrvRequestFlags flags);
+int coroutine_fn velo_co_pwritev(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, QEMUIOVector *qiov,
+                                 BdrvRequestFlags flags);
+int coroutine_fn velo_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                                       int64_t bytes, BdrvRequestFlags flags);
+
+#endif

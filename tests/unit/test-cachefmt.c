@@ -1,0 +1,86 @@
+/*
+ * Unit tests for the Velo cache file format (block/cachefmt.c): header
+ * round trip and corruption, layout, and index entries that reject
+ * flipped bits and entries copied from another extent.
+ */
+#include <string.h>
+#include "cachefmt.h"
+#include "extmap.h"
+
+static void test_header(void)
+{
+    uint8_t id[16], buf[VELO_CACHE_HDR_SIZE];
+    VeloCacheHdr h, out;
+    const char *why;
+    int i;
+
+    memset(id, 7, sizeof(id));
+    velo_cache_hdr_init(&h, (1ull << 30) + 512, 65536, id, "disk0");
+    g_assert_cmpuint(h.n_extents, ==, 16385);
+    g_assert_cmpuint(h.data_offset % VELO_CACHE_DATA_ALIGN, ==, 0);
+    g_assert_cmpuint(h.data_offset, >=, 4096 + 16385 * 8);
+    velo_cache_hdr_encode(buf, &h);
+    g_assert_true(velo_cache_hdr_decode(buf, &out, &why));
+    g_assert_cmpstr(out.export_name, ==, "disk0");
+    g_assert_cmpuint(out.disk_size, ==, h.disk_size);
+    g_assert_cmpuint(velo_cache_file_size(&out), ==, h.data_offset + 16385ull * 65536);
+    g_assert_cmpuint(velo_cache_data_offset(&out, 2), ==, h.data_offset + 2 * 65536);
+
+    /* Any flipped byte in the header is caught. */
+    for (i = 0; i < VELO_CACHE_HDR_SIZE; i += 97) {
+        buf[i] ^= 0x40;
+        g_assert_false(velo_cache_hdr_decode(buf, &out, &why));
+        buf[i] ^= 0x40;
+    }
+    memcpy(buf, "QFI\xfb", 4);
+    g_assert_false(velo_cache_hdr_decode(buf, &out, &why));
+    g_assert_nonnull(strstr(why, "magic"));
+}
+
+static void test_entries(void)
+{
+    uint8_t e[VELO_CACHE_ENTRY_SIZE];
+    unsigned st;
+    uint32_t crc;
+    int bit;
+
+    velo_cache_entry_encode(e, 42, VELO_EXT_CACHED, 0xdeadbeef);
+    g_assert_true(velo_cache_entry_decode(e, 42, &st, &crc));
+    g_assert_cmpuint(st, ==, VELO_EXT_CACHED);
+    g_assert_cmpuint(crc, ==, 0xdeadbeef);
+    /* Copied to another extent: rejected. */
+    g_assert_false(velo_cache_entry_decode(e, 43, &st, &crc));
+    /* Every single-bit flip is rejected. */
+    for (bit = 0; bit < 64; bit++) {
+        e[bit / 8] ^= 1 << (bit % 8);
+        g_assert_false(velo_cache_entry_decode(e, 42, &st, &crc) &&
+                       st == VELO_EXT_CACHED && crc == 0xdeadbeef);
+        e[bit / 8] ^= 1 << (bit % 8);
+    }
+    /* All-zero is UNKNOWN, and UNKNOWN encodes as all-zero. */
+    memset(e, 0, sizeof(e));
+    g_assert_true(velo_cache_entry_decode(e, 5, &st, &crc));
+    g_assert_cmpuint(st, ==, VELO_EXT_UNKNOWN);
+    velo_cache_entry_encode(e, 5, VELO_EXT_UNKNOWN, 99);
+    g_assert_cmpuint(e[0] | e[3] | e[7], ==, 0);
+    e[0] = 9;
+    g_assert_false(velo_cache_entry_decode(e, 5, &st, &crc));
+}
+
+static void test_crc(void)
+{
+    uint8_t buf[65536];
+
+    memset(buf, 0, sizeof(buf));
+    g_assert_cmpuint(velo_cache_crc(buf, sizeof(buf)), !=, 0);
+    g_assert_cmpuint(velo_cache_crc("123456789", 9), ==, 0xcbf43926);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/cachefmt/header", test_header);
+    g_test_add_func("/cachefmt/entries", test_entries);
+    g_test_add_func("/cachefmt/crc", test_crc);
+    return g_test_run();
+}

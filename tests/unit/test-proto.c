@@ -1,0 +1,334 @@
+/*
+ * Unit tests for the Velo protocol codec (block/proto.c): round trips of
+ * every message, and rejection of every malformed frame a hostile peer
+ * could send.
+ */
+#include <string.h>
+#include "proto.h"
+
+static void test_hdr_roundtrip(void)
+{
+    uint8_t buf[VELO_HDR_SIZE];
+    VeloHdr in = { .type = VELO_MSG_READ, .flags = 0, .handle = 0x1122334455667788ull,
+                   .length = 16, .status = 0 };
+    VeloHdr out;
+    const char *why = NULL;
+
+    velo_hdr_encode(buf, &in);
+    g_assert_cmpuint(buf[0], ==, 'V');
+    g_assert_true(velo_hdr_decode(buf, 1024, &out, &why));
+    g_assert_cmpuint(out.type, ==, in.type);
+    g_assert_cmpuint(out.handle, ==, in.handle);
+    g_assert_cmpuint(out.length, ==, 16);
+}
+
+static void test_hdr_rejects(void)
+{
+    uint8_t buf[VELO_HDR_SIZE];
+    VeloHdr h = { .type = VELO_MSG_READ_REPLY, .length = 4097 };
+    VeloHdr out;
+    const char *why = NULL;
+
+    velo_hdr_encode(buf, &h);
+    g_assert_false(velo_hdr_decode(buf, 4096, &out, &why));
+    g_assert_nonnull(strstr(why, "longer"));
+
+    h.length = 1;
+    h.type = 0;
+    velo_hdr_encode(buf, &h);
+    g_assert_false(velo_hdr_decode(buf, 4096, &out, &why));
+    h.type = VELO_MSG__MAX;
+    velo_hdr_encode(buf, &h);
+    g_assert_false(velo_hdr_decode(buf, 4096, &out, &why));
+
+    h.type = VELO_MSG_PONG;
+    velo_hdr_encode(buf, &h);
+    buf[0] ^= 1;
+    g_assert_false(velo_hdr_decode(buf, 4096, &out, &why));
+    g_assert_nonnull(strstr(why, "magic"));
+}
+
+static void test_hello(void)
+{
+    uint8_t buf[18 + VELO_MAX_STRING];
+    VeloHello in = { .version_min = 1, .version_max = 3, .features = VELO_F_ZSTD };
+    VeloHello out;
+    const char *why;
+    size_t n;
+
+    strcpy(in.name, "disk0");
+    n = velo_hello_encode(buf, &in);
+    g_assert_cmpuint(n, ==, 23);
+    g_assert_true(velo_hello_decode(buf, n, &out, &why));
+    g_assert_cmpstr(out.name, ==, "disk0");
+    g_assert_cmpuint(out.features, ==, VELO_F_ZSTD);
+
+    /* Length mismatches, empty and NUL-bearing names. */
+    g_assert_false(velo_hello_decode(buf, n - 1, &out, &why));
+    g_assert_false(velo_hello_decode(buf, n + 1, &out, &why));
+    g_assert_false(velo_hello_decode(buf, 10, &out, &why));
+    buf[20] = 0;
+    g_assert_false(velo_hello_decode(buf, n, &out, &why));
+    g_assert_nonnull(strstr(why, "NUL"));
+    buf[16] = 0; buf[17] = 0;
+    g_assert_false(velo_hello_decode(buf, 18, &out, &why));
+    buf[16] = 0x10; buf[17] = 0x01;     /* 4097 */
+    g_assert_false(velo_hello_decode(buf, 18 + 4097, &out, &why));
+
+    g_assert_cmpuint(velo_pick_version(1, 5), ==, 1);
+    g_assert_cmpuint(velo_pick_version(2, 5), ==, 0);
+}
+
+static void test_hello_reply(void)
+{
+    uint8_t buf[VELO_HELLO_REPLY_SIZE];
+    VeloHelloReply in = {
+        .version = 1, .extent_size = 65536, .features = 0,
+        .disk_size = 1ull << 30, .max_payload = (4u << 20) + 4096,
+        .max_inflight = 64, .export_flags = VELO_EXPORT_READ_ONLY,
+    };
+    VeloHelloReply out;
+    const char *why;
+
+    memset(in.disk_id, 0xa5, sizeof(in.disk_id));
+    velo_hello_reply_encode(buf, &in);
+    g_assert_true(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+    g_assert_cmpuint(out.disk_size, ==, in.disk_size);
+    g_assert_cmpmem(out.disk_id, 16, in.disk_id, 16);
+
+    g_assert_false(velo_hello_reply_decode(buf, sizeof(buf) - 1, 0, &out, &why));
+
+    in.features = VELO_F_WRITE;       /* not offered */
+    velo_hello_reply_encode(buf, &in);
+    g_assert_false(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+    g_assert_true(velo_hello_reply_decode(buf, sizeof(buf), VELO_F_WRITE, &out, &why));
+    in.features = 0;
+
+    in.extent_size = 65535;
+    velo_hello_reply_encode(buf, &in);
+    g_assert_false(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+    in.extent_size = 8u << 20;
+    velo_hello_reply_encode(buf, &in);
+    g_assert_false(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+    in.extent_size = 65536;
+
+    in.max_payload = 1000;
+    velo_hello_reply_encode(buf, &in);
+    g_assert_false(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+    in.max_payload = 128u << 20;
+    velo_hello_reply_encode(buf, &in);
+    g_assert_false(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+    in.max_payload = 1u << 20;
+
+    in.version = 2;
+    velo_hello_reply_encode(buf, &in);
+    g_assert_false(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+    in.version = 1;
+
+    in.disk_size = UINT64_MAX;
+    velo_hello_reply_encode(buf, &in);
+    g_assert_false(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+}
+
+static void test_error(void)
+{
+    uint8_t buf[2 + VELO_MAX_STRING];
+    char *msg = NULL;
+    const char *why;
+    size_t n = velo_error_encode(buf, "no export named 'x'");
+
+    g_assert_true(velo_error_decode(buf, n, &msg, &why));
+    g_assert_cmpstr(msg, ==, "no export named 'x'");
+    g_free(msg);
+    buf[3] = '\n';          /* control characters are neutralised */
+    g_assert_true(velo_error_decode(buf, n, &msg, &why));
+    g_assert_cmpint(msg[1], ==, '?');
+    g_free(msg);
+    g_assert_false(velo_error_decode(buf, n + 3, &msg, &why));
+    g_assert_false(velo_error_decode(buf, 1, &msg, &why));
+    g_assert_cmpint(velo_status_to_errno(VELO_E_NOENT), ==, -ENOENT);
+    g_assert_cmpstr(velo_status_name(VELO_E_BUSY), ==, "BUSY");
+    g_assert_cmpstr(velo_status_name(999), ==, "?");
+}
+
+static void test_read_req(void)
+{
+    uint8_t buf[16];
+    VeloRange r = { 65536, 131072 }, out;
+    const char *why;
+    uint64_t disk = 1 << 20;
+
+    velo_read_req_encode(buf, &r);
+    g_assert_true(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
+    g_assert_cmpuint(out.offset, ==, 65536);
+    g_assert_cmpuint(out.length, ==, 131072);
+
+    r.offset = 4096;                    /* misaligned */
+    velo_read_req_encode(buf, &r);
+    g_assert_false(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
+    r.offset = disk - 65536; r.length = 131072;   /* past the end */
+    velo_read_req_encode(buf, &r);
+    g_assert_false(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
+    r.offset = 0; r.length = 0;
+    velo_read_req_encode(buf, &r);
+    g_assert_false(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
+    r.offset = 0; r.length = 1 << 20;   /* longer than max-payload allows */
+    velo_read_req_encode(buf, &r);
+    g_assert_false(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
+    /* A short final extent is fine at the end of an odd-sized disk. */
+    r.offset = 65536; r.length = 1000;
+    velo_read_req_encode(buf, &r);
+    g_assert_true(velo_read_req_decode(buf, 16, 65536 + 1000, 65536, 1 << 20, &out, &why));
+    g_assert_false(velo_read_req_decode(buf, 16, 65536 + 2000, 65536, 1 << 20, &out, &why));
+    g_assert_false(velo_read_req_decode(buf, 15, disk, 65536, 1 << 20, &out, &why));
+}
+
+static void test_map(void)
+{
+    VeloMapEntry e[3] = {
+        { 0, 4096, VELO_MAP_DATA }, { 4096, 8192, VELO_MAP_ZERO },
+        { 12288, 4096, VELO_MAP_HOLE },
+    };
+    VeloRange req = { 0, 1 << 20 };
+    uint8_t buf[4 + 3 * VELO_MAP_ENTRY_SIZE];
+    VeloMapEntry *out = NULL;
+    uint32_t n;
+    const char *why;
+    size_t len = velo_map_reply_encode(buf, e, 3);
+
+    g_assert_true(velo_map_reply_decode(buf, len, &req, &out, &n, &why));
+    g_assert_cmpuint(n, ==, 3);
+    g_assert_cmpuint(out[2].kind, ==, VELO_MAP_HOLE);
+    g_free(out);
+
+    g_assert_false(velo_map_reply_decode(buf, len - 1, &req, &out, &n, &why));
+    e[1].offset = 5000;                 /* gap */
+    len = velo_map_reply_encode(buf, e, 3);
+    g_assert_false(velo_map_reply_decode(buf, len, &req, &out, &n, &why));
+    e[1].offset = 4096;
+    e[2].kind = 7;                      /* unknown kind */
+    len = velo_map_reply_encode(buf, e, 3);
+    g_assert_false(velo_map_reply_decode(buf, len, &req, &out, &n, &why));
+    e[2].kind = VELO_MAP_DATA;
+    e[2].length = 1 << 20;              /* beyond the request */
+    len = velo_map_reply_encode(buf, e, 3);
+    g_assert_false(velo_map_reply_decode(buf, len, &req, &out, &n, &why));
+    len = velo_map_reply_encode(buf, e, 0);
+    g_assert_false(velo_map_reply_decode(buf, len, &req, &out, &n, &why));
+    /* A count that claims more entries than the frame holds. */
+    len = velo_map_reply_encode(buf, e, 1);
+    buf[3] = 200;
+    g_assert_false(velo_map_reply_decode(buf, len, &req, &out, &n, &why));
+    g_assert_cmpuint(velo_map_max_entries(4 + 24 * 10), ==, 10);
+}
+
+static void test_chunks(void)
+{
+    uint8_t buf[3 * VELO_CHUNK_HDR_SIZE + 8192];
+    VeloRange req = { 65536, 12288 };
+    uint64_t next;
+    size_t pos, len = 0;
+    VeloChunk c;
+    const char *why;
+    int n = 0;
+
+    velo_chunk_hdr_encode(buf, 65536, 4096, VELO_ENC_RAW, 4096);
+    memset(buf + VELO_CHUNK_HDR_SIZE, 0x5a, 4096);
+    len = VELO_CHUNK_HDR_SIZE + 4096;
+    velo_chunk_hdr_encode(buf + len, 69632, 4096, VELO_ENC_ZERO, 0);
+    len += VELO_CHUNK_HDR_SIZE;
+    velo_chunk_hdr_encode(buf + len, 73728, 4096, VELO_ENC_RAW, 4096);
+    len += VELO_CHUNK_HDR_SIZE + 4096;
+
+    pos = 0; next = req.offset;
+    while (velo_chunk_next(buf, len, &pos, &req, &next, 0, &c, &why) > 0) {
+        n++;
+    }
+    g_assert_cmpint(n, ==, 3);
+    pos = 0; next = req.offset;
+    while ((n = velo_chunk_next(buf, len, &pos, &req, &next, 0, &c, &why)) > 0) {
+    }
+    g_assert_cmpint(n, ==, 0);
+
+    /* Truncated frame: the last chunk's payload is cut short. */
+    pos = 0; next = req.offset;
+    while ((n = velo_chunk_next(buf, len - 1, &pos, &req, &next, 0, &c, &why)) > 0) {
+    }
+    g_assert_cmpint(n, ==, -1);
+
+    /* Chunks that stop before the request ends. */
+    pos = 0; next = req.offset;
+    while ((n = velo_chunk_next(buf, VELO_CHUNK_HDR_SIZE + 4096, &pos, &req, &next, 0, &c, &why)) > 0) {
+    }
+    g_assert_cmpint(n, ==, -1);
+    g_assert_nonnull(strstr(why, "end before"));
+
+    /* Wrong offset, unknown encoding, ZSTD not negotiated, RAW size lies. */
+    velo_chunk_hdr_encode(buf, 0, 4096, VELO_ENC_RAW, 4096);
+    pos = 0; next = req.offset;
+    g_assert_cmpint(velo_chunk_next(buf, len, &pos, &req, &next, 0, &c, &why), ==, -1);
+    velo_chunk_hdr_encode(buf, 65536, 4096, 9, 4096);
+    pos = 0; next = req.offset;
+    g_assert_cmpint(velo_chunk_next(buf, len, &pos, &req, &next, 0, &c, &why), ==, -1);
+    velo_chunk_hdr_encode(buf, 65536, 4096, VELO_ENC_ZSTD, 100);
+    pos = 0; next = req.offset;
+    g_assert_cmpint(velo_chunk_next(buf, len, &pos, &req, &next, 0, &c, &why), ==, -1);
+    velo_chunk_hdr_encode(buf, 65536, 4096, VELO_ENC_RAW, 4000);
+    pos = 0; next = req.offset;
+    g_assert_cmpint(velo_chunk_next(buf, len, &pos, &req, &next, 0, &c, &why), ==, -1);
+    velo_chunk_hdr_encode(buf, 65536, 1u << 30, VELO_ENC_ZERO, 0);
+    pos = 0; next = req.offset;
+    g_assert_cmpint(velo_chunk_next(buf, len, &pos, &req, &next, 0, &c, &why), ==, -1);
+}
+
+/* Random frames must never crash the decoders (a poor man's fuzzer). */
+static void test_random_garbage(void)
+{
+    GRand *r = g_rand_new_with_seed(42);
+    uint8_t buf[512];
+    int i, j;
+
+    for (i = 0; i < 20000; i++) {
+        size_t len = g_rand_int_range(r, 0, sizeof(buf));
+        VeloRange req = { 0, g_rand_int_range(r, 1, 1 << 20) };
+        VeloHdr h; VeloHello he; VeloHelloReply hr; VeloRange rr;
+        VeloMapEntry *e = NULL; uint32_t n; char *msg = NULL;
+        VeloChunk c; uint64_t next = 0; size_t pos = 0;
+        const char *why;
+
+        for (j = 0; j < (int)len; j++) {
+            buf[j] = g_rand_int(r);
+        }
+        if (len >= VELO_HDR_SIZE) {
+            velo_hdr_decode(buf, 4096, &h, &why);
+        }
+        velo_hello_decode(buf, len, &he, &why);
+        velo_hello_reply_decode(buf, len, VELO_F_KNOWN, &hr, &why);
+        velo_read_req_decode(buf, len, 1 << 20, 4096, 1 << 20, &rr, &why);
+        velo_map_req_decode(buf, len, 1 << 20, &rr, &why);
+        if (velo_map_reply_decode(buf, len, &req, &e, &n, &why)) {
+            g_free(e);
+        }
+        if (velo_error_decode(buf, len, &msg, &why)) {
+            g_free(msg);
+        }
+        while (velo_chunk_next(buf, len, &pos, &req, &next, VELO_F_KNOWN, &c, &why) > 0) {
+        }
+    }
+    g_rand_free(r);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/proto/hdr/roundtrip", test_hdr_roundtrip);
+    g_test_add_func("/proto/hdr/rejects", test_hdr_rejects);
+    g_test_add_func("/proto/hello", test_hello);
+    g_test_add_func("/proto/hello-reply", test_hello_reply);
+    g_test_add_func("/proto/error", test_error);
+    g_test_add_func("/proto/read-req", test_read_req);
+    g_test_add_func("/proto/map", test_map);
+    g_test_add_func("/proto/chunks", test_chunks);
+    g_test_add_func("/proto/random-garbage", test_random_garbage);
+    return g_test_run();
+}
