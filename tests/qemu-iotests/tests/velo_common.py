@@ -1,0 +1,164 @@
+# velo_common.py: shared helpers for Velo's named qemu-iotests.
+#
+# Starts velo exports in qemu-storage-daemon, builds velo blockdev options
+# and json: filenames, runs the link emulator (tests/wan/velo-link) and
+# filters values that change between runs.
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+
+import iotests
+
+REPO = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                     '..', '..', '..'))
+VELO_LINK = os.path.join(REPO, 'tests', 'wan', 'velo-link')
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (racy, but fine on a test machine)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def sock_path(name: str) -> str:
+    return os.path.join(iotests.sock_dir, name)
+
+
+def inet(port: int) -> dict:
+    return {'type': 'inet', 'host': '127.0.0.1', 'port': str(port)}
+
+
+def unix(path: str) -> dict:
+    return {'type': 'unix', 'path': path}
+
+
+class Export:
+    """A qemu-storage-daemon serving one image over the velo protocol."""
+
+    def __init__(self, img: str, fmt: str, addr: dict, name: str = 'disk0',
+                 instance: str = 'onprem', extent_size: int = 65536,
+                 extra: tuple = ()):
+        self.img, self.fmt, self.addr, self.name = img, fmt, addr, name
+        self.instance = instance
+        self.extent_size = extent_size
+        self.extra = extra
+        self.qsd = None
+
+    def start(self):
+        addr = ','.join(f'addr.{k}={v}' for k, v in self.addr.items())
+        self.qsd = iotests.QemuStorageDaemon(
+            '--blockdev', f'file,node-name=file0,filename={self.img}',
+            '--blockdev', f'{self.fmt},node-name=fmt0,file=file0',
+            '--export', f'velo,id={self.name},node-name=fmt0,{addr},'
+                        f'extent-size={self.extent_size}',
+            *self.extra, instance_id=self.instance, qmp=True)
+        wait_listening(self.addr)
+        return self
+
+    def stop(self, sig=15):
+        if self.qsd:
+            self.qsd.stop(sig)
+            self.qsd = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def wait_listening(addr: dict, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if addr['type'] == 'unix':
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(addr['path'])
+            else:
+                socket.create_connection((addr['host'], int(addr['port'])), 1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f'nothing listens on {addr}')
+
+
+def velo_opts(node: str, addr: dict, cache: str, export: str = 'disk0',
+              **kw) -> dict:
+    """blockdev-add arguments for a velo node."""
+    opts = {'driver': 'velo', 'node-name': node, 'server': addr,
+            'export': export, 'cache': {'file': cache}}
+    opts.update({k.replace('_', '-'): v for k, v in kw.items()})
+    return opts
+
+
+def velo_json(addr: dict, cache: str, export: str = 'disk0', **kw) -> str:
+    """A json: filename for qemu-img / qemu-io."""
+    opts = velo_opts('velo0', addr, cache, export, **kw)
+    del opts['node-name']
+    return 'json:' + json.dumps(opts)
+
+
+class Link:
+    """The link emulator between a client and a server (tests/wan)."""
+
+    def __init__(self, listen: dict, connect: dict, delay_ms: int = 0,
+                 rate: str = '0'):
+        self.ctl = sock_path('link.ctl')
+        self.pidfile = os.path.join(iotests.test_dir, 'link.pid')
+        args = [VELO_LINK, '--listen', addr_str(listen),
+                '--connect', addr_str(connect), '--delay-ms', str(delay_ms),
+                '--rate', rate, '--control', self.ctl,
+                '--pidfile', self.pidfile,
+                '--log', os.path.join(iotests.test_dir, 'link.log')]
+        self.p = subprocess.Popen(args)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.pidfile):
+            if self.p.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError('velo-link failed to start')
+            time.sleep(0.01)
+
+    def cmd(self, *words) -> str:
+        r = subprocess.run([VELO_LINK, '--ctl', self.ctl, *words],
+                           capture_output=True, text=True, check=True)
+        return r.stdout.strip()
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait()
+
+
+def addr_str(addr: dict) -> str:
+    if addr['type'] == 'unix':
+        return 'unix:' + addr['path']
+    return f"{addr['host']}:{addr['port']}"
+
+
+def velo_stats(vm, node: str) -> dict:
+    """driver-specific query-blockstats of @node in @vm (a VM or QSD)."""
+    r = vm.qmp('query-blockstats', {'query-nodes': True})
+    for st in r['return']:
+        if st.get('node-name') == node:
+            return st['driver-specific']
+    raise KeyError(node)
+
+
+def filter_velo(msg: str) -> str:
+    """Filter values that change between runs (ports, paths)."""
+    msg = iotests.filter_testfiles(msg)
+    msg = re.sub(r'127\.0\.0\.1:\d+', '127.0.0.1:PORT', msg)
+    msg = re.sub(r"'port': '\d+'", "'port': 'PORT'", msg)
+    msg = re.sub(r'"port": "\d+"', '"port": "PORT"', msg)
+    return msg
+
+
+def io(vm, node: str, cmd: str):
+    """Run a qemu-io command on @node through HMP and log its output."""
+    r = vm.hmp_qemu_io(node, cmd)
+    iotests.log(iotests.filter_qemu_io(r.get('return', str(r))).rstrip())

@@ -1,0 +1,134 @@
+# velo_fakeserver.py: a deliberately misbehaving velo server for tests.
+#
+# It speaks just enough of docs/protocol.rst to get a client past the
+# handshake, then breaks the protocol in the way its mode names, so tests
+# can check that the velo driver reports a clear error and never crashes,
+# hangs or caches bad data.
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+import os
+import socket
+import struct
+import threading
+
+MAGIC = 0x56454C4F
+HDR = struct.Struct('>IHHQII')
+HELLO, HELLO_REPLY, ERROR, MAP, MAP_REPLY, READ, READ_REPLY = 1, 2, 3, 4, 5, 6, 7
+DISK_SIZE = 4 * 1024 * 1024
+EXTENT = 65536
+
+MODES = ('error-version', 'bad-version', 'garbage', 'oversize', 'truncate',
+         'bad-chunk', 'bad-map', 'wrong-handle')
+
+
+def recv_exact(c, n):
+    buf = b''
+    while len(buf) < n:
+        d = c.recv(n - len(buf))
+        if not d:
+            raise EOFError
+        buf += d
+    return buf
+
+
+def frame(typ, handle, payload=b'', status=0, length=None):
+    return HDR.pack(MAGIC, typ, 0, handle,
+                    len(payload) if length is None else length,
+                    status) + payload
+
+
+def hello_reply(version=1):
+    return struct.pack('>HHIQQIIQ', version, 0, EXTENT, 0, DISK_SIZE,
+                       (4 << 20) + 4096, 16, 0) + b'\x42' * 16
+
+
+class FakeServer:
+    def __init__(self, path, mode):
+        assert mode in MODES
+        self.path, self.mode = path, mode
+        if os.path.exists(path):
+            os.unlink(path)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(path)
+        self.sock.listen(8)
+        self.stopped = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.stopped = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._client, args=(c,), daemon=True).start()
+
+    def _client(self, c):
+        try:
+            self._serve(c)
+        except (EOFError, OSError):
+            pass
+        finally:
+            c.close()
+
+    def _read_frame(self, c):
+        magic, typ, flags, handle, length, status = HDR.unpack(recv_exact(c, HDR.size))
+        return typ, handle, recv_exact(c, length) if length else b''
+
+    def _serve(self, c):
+        m = self.mode
+        typ, handle, _ = self._read_frame(c)
+        if m == 'error-version':
+            msg = b'server speaks protocol versions 7..9'
+            c.sendall(frame(ERROR, handle, struct.pack('>H', len(msg)) + msg,
+                            status=9))
+            return
+        if m == 'bad-version':
+            c.sendall(frame(HELLO_REPLY, handle, hello_reply(version=7)))
+            return
+        if m == 'garbage':
+            c.sendall(b'HTTP/1.1 400 Bad Request\r\n\r\n' + b'x' * 100)
+            return
+        c.sendall(frame(HELLO_REPLY, handle, hello_reply()))
+        while True:
+            typ, handle, payload = self._read_frame(c)
+            if typ == MAP:
+                if m == 'bad-map':
+                    # An entry that does not start at the requested offset.
+                    c.sendall(frame(MAP_REPLY, handle,
+                                    struct.pack('>IQQII', 1, 4096, 4096, 0, 0)))
+                    continue
+                c.sendall(frame(MAP_REPLY, handle,
+                                struct.pack('>IQQII', 1, 0, DISK_SIZE, 0, 0)))
+                continue
+            if typ != READ:
+                continue
+            off, length, _ = struct.unpack('>QII', payload)
+            if m == 'oversize':
+                c.sendall(frame(READ_REPLY, handle, length=0x7fffffff))
+                return
+            if m == 'wrong-handle':
+                c.sendall(frame(READ_REPLY, handle + 1000, b''))
+                continue
+            chunk = struct.pack('>QIHHI', off + (512 if m == 'bad-chunk' else 0),
+                                length, 0, 0, length) + b'\xee' * length
+            if m == 'truncate':
+                data = frame(READ_REPLY, handle, chunk)
+                c.sendall(data[:len(data) // 2])
+                return
+            c.sendall(frame(READ_REPLY, handle, chunk))
