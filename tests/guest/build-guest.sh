@@ -29,7 +29,7 @@ set -euo pipefail
 readonly SUITE=bookworm
 readonly MIRROR=${VELO_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 readonly PACKAGES=linux-image-cloud-amd64,grub-pc,systemd-sysv,udev,dbus,ifupdown,isc-dhcp-client,open-vm-tools
-readonly INITRD_MODULES="ata_piix sd_mod vmw_pvscsi ext4"
+readonly INITRD_MODULES=(ata_piix sd_mod vmw_pvscsi ext4)
 readonly DISK_SIZE=$((1024 * 1024 * 1024))
 readonly PART_START_SECTOR=2048                      # 1 MiB; GRUB's core.img lives before it
 readonly PART_OFFSET=$((PART_START_SECTOR * 512))
@@ -138,9 +138,8 @@ raw=$work/guest.raw
 cleanup() {
     local rc=$? mp
     set +e
-    for mp in $(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
-        umount "$mp" 2>/dev/null || umount -l "$mp"
-    done
+    awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r |
+        while read -r mp; do umount "$mp" 2>/dev/null || umount -l "$mp"; done
     if awk -v w="$work/" 'index($2, w) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
         echo "$prog: warning: mounts remain under $work; not removing it" >&2
     else
@@ -164,7 +163,9 @@ phase_done debootstrap
 
 # --- 2. configure the guest ------------------------------------------------------------------------
 kvers=("$root"/boot/vmlinuz-*)
-[ ${#kvers[@]} -eq 1 ] && [ -f "${kvers[0]}" ] || die "expected exactly one kernel in $root/boot"
+if [ ${#kvers[@]} -ne 1 ] || [ ! -f "${kvers[0]}" ]; then
+    die "expected exactly one kernel in $root/boot"
+fi
 kver=${kvers[0]##*/vmlinuz-}
 
 echo velo-guest >"$root/etc/hostname"
@@ -251,18 +252,19 @@ ln -sf ../velo-marker-boot.service "$root/etc/systemd/system/multi-user.target.w
 # Initramfs: only the listed modules (and their dependencies), as on a VMware install.
 sed -i 's/^MODULES=.*/MODULES=list/' "$root/etc/initramfs-tools/initramfs.conf"
 grep -q '^MODULES=list$' "$root/etc/initramfs-tools/initramfs.conf" || die "could not set MODULES=list"
-printf '%s\n' $INITRD_MODULES >>"$root/etc/initramfs-tools/modules"
+printf '%s\n' "${INITRD_MODULES[@]}" >>"$root/etc/initramfs-tools/modules"
 chroot "$root" update-initramfs -u -k "$kver" >"$work/initramfs.log" 2>&1 ||
     { cat "$work/initramfs.log" >&2; die "update-initramfs failed"; }
 initrd_modules=$(chroot "$root" lsinitramfs "/boot/initrd.img-$kver" | grep '\.ko' || true)
 if echo "$initrd_modules" | grep -q virtio; then
     die "the initramfs contains virtio modules"
 fi
-for m in $INITRD_MODULES; do
+for m in "${INITRD_MODULES[@]}"; do
     echo "$initrd_modules" | grep -q "/$m\.ko" ||
         grep -q "/$m\.ko\$" "$root/lib/modules/$kver/modules.builtin" ||
         die "module $m is neither in the initramfs nor built in"
 done
+say "initramfs: $(echo "$initrd_modules" | grep -c .) modules (MODULES=list: ${INITRD_MODULES[*]}), no virtio"
 phase_done initramfs
 
 # GRUB, by hand: the guest's own grub-mkimage, modules copied under /boot/grub, grub.cfg.
@@ -312,7 +314,7 @@ phase_done qcow2
 # --- 4. fill the cache (best effort) -------------------------------------------------------------------
 if [ -n "$cache" ] && [ ! -f "$cache/complete" ]; then
     if mkdir -p "$cache_base" 2>/dev/null &&
-       cache_tmp=$(mktemp -d "$cache_base/.$hash.XXXXXX" 2>/dev/null) &&
+       cache_tmp=$(mktemp -d "$cache_base/.$hash.XXXXXX" 2>/dev/null) && chmod 755 "$cache_tmp" &&
        cp --reflink=auto --sparse=always "$outdir/guest.raw" "$cache_tmp/" &&
        { [ ! -f "$outdir/guest.qcow2" ] || cp --reflink=auto "$outdir/guest.qcow2" "$cache_tmp/"; } &&
        echo "kernel $kver, built $(date -u +%FT%TZ)" >"$cache_tmp/complete"; then
@@ -320,6 +322,12 @@ if [ -n "$cache" ] && [ ! -f "$cache/complete" ]; then
         if mv -T "$cache_tmp" "$cache" 2>/dev/null; then
             cache_tmp=
             say "cached in $cache"
+            # Entries of older versions of this script are never used again.
+            for old in "$cache_base"/*; do
+                if [[ ${old##*/} =~ ^[0-9a-f]{64}$ ]] && [ "${old##*/}" != "$hash" ]; then
+                    rm -rf "$old"
+                fi
+            done
         fi
     else
         say "warning: could not fill the cache $cache (continuing)"
