@@ -98,7 +98,7 @@ int velo_cache_open(BDRVVeloState *s, Error **errp)
     int ret, fd;
 
     /* Create the file if absent; never truncate one that exists. */
-    fd = qemu_open(s->cache_path, O_RDWR | O_CREAT | O_CLOEXEC, errp);
+    fd = qemu_create(s->cache_path, O_RDWR, 0600, errp);
     if (fd < 0) {
         error_prepend(errp, "cannot open cache file: ");
         qobject_unref(opts);
@@ -115,6 +115,11 @@ int velo_cache_open(BDRVVeloState *s, Error **errp)
         error_prepend(errp, "cannot open cache file '%s': ", s->cache_path);
         return -EIO;
     }
+    /*
+     * Our own I/O to the cache file must go on while the node is drained:
+     * drain waits for our fetches, and they finish by writing the cache.
+     */
+    blk_set_disable_request_queuing(s->cache_blk, true);
     size = blk_getlength(s->cache_blk);
     if (size < 0) {
         error_setg_errno(errp, -size, "cannot size cache file '%s'",

@@ -1,13 +1,342 @@
+/*
+ * Velo block export: the 'velo' BlockExportDriver, which serves block nodes
+ * to velo clients over the WAN protocol of docs/protocol.rst.
+ *
+ * This file owns the export's life (create, request_shutdown, delete), the
+ * listening sockets that exports share by address, and the hooks that keep
+ * clients out of the node while it is drained or moves between AioContexts.
+ * export-int.h describes the objects; export-conn.c serves one connection.
+ *
+ * Drain and AioContext changes: drained_begin makes readers start no new
+ * request, and drained_poll holds the drain until every request coroutine
+ * has sent its reply and finished.  So when the node changes AioContext,
+ * only readers (or a PONG/ERROR writer) can be left, parked on the socket
+ * in qio_channel_yield(); attach re-enters them in the new context, where
+ * they simply retry (QIOChannel allows such spurious wake-ups).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/bswap.h"
+#include "qemu/host-utils.h"
+#include "qemu/main-loop.h"
+#include "qemu/sockets.h"
+#include "block/block_int.h"
+#include "sysemu/block-backend.h"
 #include "export.h"
-static int velo_export_create(BlockExport *blk_exp, BlockExportOptions *opts, Error **errp)
+#include "export-int.h"
+#include "trace/trace-block_velo.h"
+
+#define VELO_EXP_DEFAULT_EXTENT     (64 * KiB)
+#define VELO_EXP_DEFAULT_MAX_CONNS  100
+
+/* --- listeners ------------------------------------------------------- */
+
+static QLIST_HEAD(, VeloListener) velo_listeners =
+    QLIST_HEAD_INITIALIZER(velo_listeners);
+
+VeloExport *velo_listener_find(VeloListener *l, const char *name)
 {
-    error_setg(errp, "not yet");
-    return -ENOTSUP;
+    VeloExport *exp;
+
+    QLIST_FOREACH(exp, &l->exports, next) {
+        if (!strcmp(exp->name, name)) {
+            return exp;
+        }
+    }
+    return NULL;
 }
+
+
+static void velo_accept(QIONetListener *qnl, QIOChannelSocket *sioc,
+                        gpointer opaque)
+{
+    velo_client_new(opaque, sioc);
+}
+
+
+uint64_t velo_listener_max_conns(VeloListener *l)
+{
+    VeloExport *exp;
+    uint64_t max = 0;
+
+    QLIST_FOREACH(exp, &l->exports, next) {
+        max += exp->max_conns;
+    }
+    return max;
+}
+
+/*
+ * Accept while below max-connections plus the BUSY slack (the kernel's
+ * backlog holds the rest); with no export left, close the socket and the
+ * pending handshakes, and free @l once nothing uses it.
+ */
+void velo_listener_update(VeloListener *l)
+{
+    VeloClient *c;
+
+    if (!QLIST_EMPTY(&l->exports)) {
+        bool accept = l->nconns < velo_listener_max_conns(l) +
+                                  VELO_EXP_BUSY_SLACK;
+
+        qio_net_listener_set_client_func(l->qnl, accept ? velo_accept : NULL,
+                                         l, NULL);
+        return;
+    }
+    if (l->qnl) {
+        trace_velo_export_unlisten(l->key);
+        qio_net_listener_disconnect(l->qnl);
+        object_unref(OBJECT(l->qnl));
+        l->qnl = NULL;
+    }
+    QLIST_FOREACH(c, &l->pending, next) {
+        velo_client_close(c);
+    }
+    if (l->nconns == 0) {
+        QLIST_REMOVE(l, next);
+        g_free(l->key);
+        g_free(l);
+    }
+}
+
+/* Find the listener for @addr, or open a new one (with no export yet). */
+static VeloListener *velo_listener_get(SocketAddress *addr, Error **errp)
+{
+    g_autofree char *key = socket_uri(addr);
+    VeloListener *l;
+    QIONetListener *qnl;
+
+    QLIST_FOREACH(l, &velo_listeners, next) {
+        if (l->qnl && !strcmp(l->key, key)) {
+            return l;
+        }
+    }
+
+    qnl = qio_net_listener_new();
+    qio_net_listener_set_name(qnl, "velo-export-listener");
+    if (qio_net_listener_open_sync(qnl, addr, SOMAXCONN, errp) < 0) {
+        object_unref(OBJECT(qnl));
+        return NULL;
+    }
+    l = g_new0(VeloListener, 1);
+    l->key = g_steal_pointer(&key);
+    l->qnl = qnl;
+    QLIST_INIT(&l->exports);
+    QLIST_INIT(&l->pending);
+    QLIST_INSERT_HEAD(&velo_listeners, l, next);
+    trace_velo_export_listen(l->key);
+    return l;
+}
+
+/* --- the export ------------------------------------------------------ */
+
+static void velo_exp_attached(AioContext *ctx, void *opaque)
+{
+    VeloExport *exp = opaque;
+    VeloClient *c;
+
+    trace_velo_export_aio_context(exp->name, ctx);
+    exp->common.ctx = ctx;
+    QLIST_FOREACH(c, &exp->clients, next) {
+        qio_channel_attach_aio_context(c->ioc, ctx);
+        /* Re-enter coroutines that waited on the socket in the old context. */
+        if (c->read_yielding) {
+            aio_co_schedule(ctx, c->reader);
+        }
+        if (c->write_yielding) {
+            aio_co_schedule(ctx, c->write_yielding);
+        }
+    }
+}
+
+static void velo_exp_detach(void *opaque)
+{
+    VeloExport *exp = opaque;
+    VeloClient *c;
+
+    QLIST_FOREACH(c, &exp->clients, next) {
+        qio_channel_detach_aio_context(c->ioc);
+    }
+    exp->common.ctx = NULL;
+}
+
+static void velo_exp_drained_begin(void *opaque)
+{
+    VeloExport *exp = opaque;
+
+    exp->quiescing = true;
+}
+
+static void velo_exp_drained_end(void *opaque)
+{
+    VeloExport *exp = opaque;
+    VeloClient *c;
+
+    exp->quiescing = false;
+    QLIST_FOREACH(c, &exp->clients, next) {
+        if (c->parked == VELO_PARK_QUIESCE) {
+            c->parked = VELO_PARK_NONE;
+            aio_co_schedule(exp->common.ctx, c->reader);
+        }
+    }
+}
+
+/* Drained once no request coroutine is left (they also hold no I/O). */
+static bool velo_exp_drained_poll(void *opaque)
+{
+    VeloExport *exp = opaque;
+    VeloClient *c;
+
+    QLIST_FOREACH(c, &exp->clients, next) {
+        if (c->nb_requests) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const BlockDevOps velo_exp_dev_ops = {
+    .drained_begin = velo_exp_drained_begin,
+    .drained_end = velo_exp_drained_end,
+    .drained_poll = velo_exp_drained_poll,
+};
+
+/* SHA-256 of name, file name and size: stable across server restarts. */
+static void velo_exp_disk_id(VeloExport *exp, BlockDriverState *bs)
+{
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    const char *file = bs->filename[0] ? bs->filename : bdrv_get_node_name(bs);
+    uint8_t size_be[8], digest[32];
+    gsize len = sizeof(digest);
+
+    stq_be_p(size_be, exp->disk_size);
+    g_checksum_update(sum, (const guchar *)exp->name, strlen(exp->name) + 1);
+    g_checksum_update(sum, (const guchar *)file, strlen(file) + 1);
+    g_checksum_update(sum, size_be, sizeof(size_be));
+    g_checksum_get_digest(sum, digest, &len);
+    memcpy(exp->disk_id, digest, VELO_DISK_ID_SIZE);
+}
+
+static int velo_exp_create(BlockExport *blk_exp, BlockExportOptions *opts,
+                           Error **errp)
+{
+    VeloExport *exp = container_of(blk_exp, VeloExport, common);
+    BlockExportOptionsVelo *vo = &opts->u.velo;
+    BlockBackend *blk = blk_exp->blk;
+    const char *name = vo->has_name ? vo->name : blk_exp->id;
+    uint64_t extent = vo->has_extent_size ? vo->extent_size
+                                          : VELO_EXP_DEFAULT_EXTENT;
+    uint64_t perm, shared;
+    VeloListener *l;
+    int64_t size;
+    int ret;
+
+    if (extent < VELO_MIN_EXTENT || extent > VELO_MAX_EXTENT ||
+        !is_power_of_2(extent)) {
+        error_setg(errp, "extent-size must be a power of two from 4 KiB "
+                   "to 4 MiB");
+        return -EINVAL;
+    }
+    if (!*name || strlen(name) > VELO_MAX_STRING ||
+        !g_utf8_validate(name, -1, NULL)) {
+        error_setg(errp, "export name must be 1 to %d bytes of UTF-8",
+                   VELO_MAX_STRING);
+        return -EINVAL;
+    }
+    if (vo->has_max_connections && vo->max_connections == 0) {
+        error_setg(errp, "max-connections must be at least 1");
+        return -EINVAL;
+    }
+    size = blk_getlength(blk);
+    if (size < 0) {
+        error_setg_errno(errp, -size, "cannot get the size of the node");
+        return size;
+    }
+    if (size > VELO_MAX_DISK_SIZE) {
+        error_setg(errp, "node is larger than the protocol allows (2^62)");
+        return -EFBIG;
+    }
+
+    /* Clients cache the size and the disk id: forbid resizing. */
+    blk_get_perm(blk, &perm, &shared);
+    ret = blk_set_perm(blk, perm, shared & ~BLK_PERM_RESIZE, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    l = velo_listener_get(vo->addr, errp);
+    if (!l) {
+        return -EADDRNOTAVAIL;
+    }
+    if (velo_listener_find(l, name)) {
+        error_setg(errp, "velo listener %s already has an export named '%s'",
+                   l->key, name);
+        return -EEXIST;
+    }
+
+    exp->name = g_strdup(name);
+    exp->extent_size = extent;
+    exp->max_conns = vo->has_max_connections ? vo->max_connections
+                                             : VELO_EXP_DEFAULT_MAX_CONNS;
+    exp->writable = opts->writable;
+    exp->disk_size = size;
+    velo_exp_disk_id(exp, blk_bs(blk));
+    QLIST_INIT(&exp->clients);
+
+    /* We quiesce ourselves; queued requests would keep drains waiting. */
+    blk_set_disable_request_queuing(blk, true);
+    blk_add_aio_context_notifier(blk, velo_exp_attached, velo_exp_detach,
+                                 exp);
+    blk_set_dev_ops(blk, &velo_exp_dev_ops, exp);
+
+    exp->listener = l;
+    QLIST_INSERT_HEAD(&l->exports, exp, next);
+    velo_listener_update(l);
+    return 0;
+}
+
+/* Leave the listener: no new client can find the export any more. */
+static void velo_exp_unlisten(VeloExport *exp)
+{
+    VeloListener *l = exp->listener;
+
+    if (l) {
+        QLIST_REMOVE(exp, next);
+        exp->listener = NULL;
+        velo_listener_update(l);
+    }
+}
+
+static void velo_exp_request_shutdown(BlockExport *blk_exp)
+{
+    VeloExport *exp = container_of(blk_exp, VeloExport, common);
+    VeloClient *c;
+
+    velo_exp_unlisten(exp);
+    QLIST_FOREACH(c, &exp->clients, next) {
+        velo_client_close(c);
+    }
+}
+
+static void velo_exp_delete(BlockExport *blk_exp)
+{
+    VeloExport *exp = container_of(blk_exp, VeloExport, common);
+    BlockBackend *blk = blk_exp->blk;
+
+    assert(QLIST_EMPTY(&exp->clients));
+    velo_exp_unlisten(exp);
+    blk_set_dev_ops(blk, NULL, NULL);
+    blk_remove_aio_context_notifier(blk, velo_exp_attached, velo_exp_detach,
+                                    exp);
+    blk_set_disable_request_queuing(blk, false);
+    g_free(exp->name);
+}
+
 const BlockExportDriver blk_exp_velo = {
-    .type = BLOCK_EXPORT_TYPE_VELO,
-    .instance_size = sizeof(BlockExport),
-    .create = velo_export_create,
+    .type               = BLOCK_EXPORT_TYPE_VELO,
+    .instance_size      = sizeof(VeloExport),
+    .create             = velo_exp_create,
+    .delete             = velo_exp_delete,
+    .request_shutdown   = velo_exp_request_shutdown,
 };

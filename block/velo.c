@@ -151,6 +151,7 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
 {
     QemuOpts *opts = qemu_opts_create(&velo_runtime_opts, NULL, 0,
                                       &error_abort);
+    Error *local_err = NULL;
     const char *str;
     uint64_t n;
     int ret = -EINVAL;
@@ -201,9 +202,10 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
     s->open_timeout = n;
     str = qemu_opt_get(opts, "write-mode");
     s->write_mode = qapi_enum_parse(&VeloWriteMode_lookup, str,
-                                    VELO_WRITE_MODE_CLOUD_PERSIST, errp);
-    if (s->write_mode < 0) {
-        error_prepend(errp, "velo: bad write-mode: ");
+                                    VELO_WRITE_MODE_CLOUD_PERSIST, &local_err);
+    if (local_err) {
+        error_propagate_prepend(errp, local_err, "velo: bad write-mode "
+                                "(use read-only or cloud-persist): ");
         goto out;
     }
     if (s->readahead_max > 256 * MiB) {

@@ -134,7 +134,8 @@ def hold(addr):               # Talk once, then wait: print "reset" or "eof".
  "hold": hold}[sys.argv[1]](*sys.argv[2:])
 EOF
 
-h () { python3 "$tmp/h.py" "$@"; }
+# An array, not a function, so that "${H[@]}" ... & gives python's own pid.
+H=(python3 "$tmp/h.py")
 
 # wait_for FILE: up to 5 s for FILE to appear.
 wait_for ()
@@ -147,7 +148,7 @@ wait_for ()
 # start_server NAME KIND ADDR
 start_server ()
 {
-  h serve "$2" "$3" "$tmp/$1.port" 2>"$tmp/$1.log" &
+  "${H[@]}" serve "$2" "$3" "$tmp/$1.port" 2>"$tmp/$1.log" &
   pids+=($!)
   wait_for "$tmp/$1.port"
 }
@@ -176,7 +177,7 @@ out=$("$VL" --listen unix:$tmp/x --connect 127.0.0.1:1 --rate fast 2>&1) &&
   fail "--rate fast was accepted"
 
 start_link nosrv --listen "unix:$tmp/nosrv.sock" --connect "unix:$tmp/absent"
-h hold "unix:$tmp/nosrv.sock" >/dev/null 2>&1
+"${H[@]}" hold "unix:$tmp/nosrv.sock" >/dev/null 2>&1
 grep -q "^velo-link: connect unix:$tmp/absent: No such file or directory$" \
   "$tmp/nosrv.log" || fail "no clear connect error in the log"
 ctl nosrv frobnicate >/dev/null && fail "--ctl did not fail on a bad command"
@@ -186,7 +187,7 @@ echo "ok: errors"
 start_server echo echo "unix:$tmp/echo.sock"
 start_link delay --listen "unix:$tmp/delay.sock" --connect "unix:$tmp/echo.sock" \
   --delay-ms 25
-ms=$(h rtt "unix:$tmp/delay.sock" 4) || fail "rtt client failed"
+ms=$("${H[@]}" rtt "unix:$tmp/delay.sock" 4) || fail "rtt client failed"
 ge "$ms" 50 || fail "round trip took $ms ms, expected >= 50"
 echo "ok: delay (fastest round trip $ms ms)"
 
@@ -196,7 +197,7 @@ want=$(sha256sum < "$tmp/2m" | cut -d' ' -f1)
 start_server sha sha "unix:$tmp/sha.sock"
 start_link rate --listen "unix:$tmp/rate.sock" --connect "unix:$tmp/sha.sock" \
   --rate 8m
-read -r secs digest len < <(h send "unix:$tmp/rate.sock" "$tmp/2m")
+read -r secs digest len < <("${H[@]}" send "unix:$tmp/rate.sock" "$tmp/2m")
 [ "$digest" = "$want" ] && [ "$len" = 2000000 ] ||
   fail "rate: server received $len bytes with sha256 $digest"
 ge "$secs" 1.8 || fail "2 MB at 8 Mbit/s took $secs s, expected >= 1.8"
@@ -206,9 +207,12 @@ echo "ok: rate (2 MB in $secs s)"
 head -c 1000000 /dev/urandom > "$tmp/1m"
 start_link cut --listen "unix:$tmp/cut.sock" --connect "unix:$tmp/echo.sock" \
   --rate 8m --delay-ms 5
-h roundtrip "unix:$tmp/cut.sock" "$tmp/1m" "$tmp/1m.out" &
+"${H[@]}" roundtrip "unix:$tmp/cut.sock" "$tmp/1m" "$tmp/1m.out" &
 client=$!
-sleep 0.3
+for i in $(seq 50); do              # Cut once data is on the move.
+  ctl cut stats | grep -q 'bytes_down=[1-9]' && break
+  sleep 0.1
+done
 ctl cut cut >/dev/null || fail "cut command failed"
 sleep 0.1
 s1=$(ctl cut stats) || fail "stats failed"
@@ -229,10 +233,9 @@ echo "ok: cut/restore ($s1 during the cut)"
 start_server tcpecho echo "127.0.0.1:0"
 port=$(cat "$tmp/tcpecho.port")
 start_link reset --listen "127.0.0.1:0" --connect "127.0.0.1:$port"
-lport=$(sed -n 's/^velo-link: relaying 127\.0\.0\.1:\([0-9]*\) .*/\1/p' \
-        "$tmp/reset.log")
+lport=$(sed -n 's/^velo-link: listening on TCP port //p' "$tmp/reset.log")
 [ -n "$lport" ] || fail "no listening port in the log"
-h hold "127.0.0.1:$lport" > "$tmp/hold.out" &
+"${H[@]}" hold "127.0.0.1:$lport" > "$tmp/hold.out" &
 client=$!
 for i in $(seq 50); do
   grep -q connected "$tmp/hold.out" && break

@@ -10,23 +10,35 @@
  *   client <--fd[0]-- [ dir[1] "down" ] <--fd[1]-- server
  *
  * dir[i] reads from fd[i] and writes to fd[1-i].  Each direction is a FIFO
- * of chunks.  A chunk of len bytes read at time t is stamped with
+ * of chunks.  A chunk of len bytes read at time t in link direction i is
+ * stamped with
  *
- *   vt      = max (vt, t - BURST/rate) + len/rate      (token bucket)
- *   release = max (t, vt) + delay
+ *   vt[i]   = max (vt[i], t - BURST/rate) + len/rate   (token bucket)
+ *   release = max (t, vt[i]) + delay
  *
- * and is written once release <= now and every older chunk is written.
+ * and is written once release <= now and every older chunk is written:
+ * serialisation at the bottleneck, then propagation, as on the kernel
+ * route (tbf, then a delay queue).  vt[i] belongs to the link, shared by
+ * all connections, so N connections share one rate.  Reading in direction
+ * i pauses while vt[i] > now + QUEUE_NS: the link's queue is bounded like
+ * a router buffer, and surplus data waits in the senders' socket buffers,
+ * so a bulk transfer cannot park seconds of data ahead of another
+ * connection's small request.  Each readable connection gets one read per
+ * round, which keeps the sharing roughly fair.
  * EOF travels as an empty chunk and becomes shutdown(SHUT_WR) on the far
  * side, so half-closes cross the link with the same delay as data.
  *
- * Invariants (checked by dir_ok() in assert):
+ * Invariants (checked by dir_ok() inside assert):
  *  - chunks leave in the order they were read, whatever delay/rate do;
  *  - dir->buffered == sum over the queue of (len - off);
  *  - nothing is read from a side once its direction holds MAX_BUFFERED
- *    bytes (backpressure), after its EOF, or while the link is cut.
+ *    bytes (backpressure), after its EOF, while the link is cut, or while
+ *    the link queue of its direction is full (vt[i] >= now + QUEUE_NS).
  *
  * One thread, one ppoll() loop, no locks.  Functions that fail print their
- * error themselves and return false or -1; callers only clean up.
+ * error themselves and return false or -1; callers only clean up.  The
+ * control socket and the --ctl client live in velo-link-ctl.c; the state
+ * both files share is in velo-link.h.
  *
  * Caveat: the kernel socket buffers on both sides of the relay run at
  * loopback speed, so a sender never feels the window limits of a real long
@@ -44,12 +56,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
+#include <string.h>                 /* Also strcasecmp, with _GNU_SOURCE. */
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -60,92 +69,39 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
-#define READ_SIZE    (64 * 1024)        /* Largest single read. */
-#define SEG_SIZE     (16 * 1024)        /* Largest chunk: finer pacing. */
-#define MAX_BUFFERED (64 * 1024 * 1024) /* Per direction. */
-#define BURST_BYTES  (2 * 1500)         /* Token bucket depth, ~2 MTUs. */
-#define CTL_LINE_MAX 256
-#define NS           1000000000LL
+#include "velo-link.h"
 
-struct addr {
-  const char *text;                 /* As given on the command line. */
-  struct sockaddr_storage ss;
-  socklen_t len;
-};
-
-struct chunk {
-  struct chunk *next;
-  int64_t release;                  /* CLOCK_MONOTONIC ns it may leave at. */
-  size_t len, off;                  /* off bytes of data[] already sent. */
-  bool eof;                         /* Empty chunk standing for EOF. */
-  char data[];
-};
-
-struct dir {
-  struct chunk *head, *tail;
-  size_t buffered;                  /* Unsent bytes in the queue. */
-  int64_t vt;                       /* Token bucket virtual time, ns. */
-  bool eof_in;                      /* Source sent EOF: read no more. */
-  bool eof_out;                     /* Sink got shutdown(SHUT_WR). */
-  bool want_out;                    /* Sink said EAGAIN: wait for POLLOUT. */
-};
-
-enum conn_state {
-  CONN_WAITING,                     /* Accepted while cut; not connected. */
-  CONN_CONNECTING,                  /* Non-blocking connect in progress. */
-  CONN_OPEN,
-};
-
-struct conn {
-  struct conn *next;
-  enum conn_state state;
-  int fd[2];                        /* [0] client side, [1] server side. */
-  struct dir dir[2];                /* [0] up, [1] down. */
-  int pidx[2];                      /* Index in pollfds this round or -1. */
-  bool dead;                        /* Closed; freed by the next sweep. */
-};
-
-struct ctl {
-  struct ctl *next;
-  int fd;
-  size_t len;
-  char buf[CTL_LINE_MAX];
-  int pidx;
-  bool dead;
-};
-
-/* All state of the relay; only the main loop touches it. */
-static struct {
-  struct addr listen, connect;
-  const char *control_path, *pidfile;
-  int lfd, cfd;                     /* Listener, control listener. */
-  int64_t delay_ns;
-  uint64_t rate;                    /* bit/s per direction, 0 = unlimited. */
-  bool cut;
-  int64_t cut_since;
-  uint64_t bytes[2];                /* Bytes delivered up, down. */
-  struct conn *conns;
-  struct ctl *ctls;
-  bool quit;
-} relay = { .lfd = -1, .cfd = -1 };
+struct relay relay = { .lfd = -1, .cfd = -1 };
 
 static volatile sig_atomic_t stop_signal;
 
-static void __attribute__ ((format (printf, 1, 2)))
+void
 msg (const char *fmt, ...)
 {
   va_list ap;
-  int saved = errno;              /* For %m. */
+  int saved = errno;                /* For %m. */
 
-  va_start (ap, fmt);
   fputs ("velo-link: ", stderr);
   errno = saved;
+  va_start (ap, fmt);
   vfprintf (stderr, fmt, ap);
-  fputc ('\n', stderr);
   va_end (ap);
+  fputc ('\n', stderr);
 }
 
-static int64_t
+static void *
+xmalloc (size_t n)
+{
+  void *p = calloc (1, n);
+
+  if (!p) {
+    msg ("calloc: %m");
+    exit (EXIT_FAILURE);
+  }
+  return p;
+}
+
+int64_t
 now_ns (void)
 {
   struct timespec ts;
@@ -164,22 +120,19 @@ max64 (int64_t a, int64_t b)
 static int64_t
 wire_ns (uint64_t len)
 {
-  if (relay.rate == 0)
-    return 0;
-  return (int64_t) (len * 8 * (uint64_t) NS / relay.rate);
+  return relay.rate ? (int64_t) (len * 8 * (uint64_t) NS / relay.rate) : 0;
 }
 
 /*---------------------------------------------------------------------------
- * Parsing the command line and control commands.
+ * Parsing addresses, rates and delays.
  */
 
 static bool
 is_loopback (const struct sockaddr *sa)
 {
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *sin = (const struct sockaddr_in *) sa;
-    return (ntohl (sin->sin_addr.s_addr) >> 24) == 127;
-  }
+  if (sa->sa_family == AF_INET)
+    return ntohl (((const struct sockaddr_in *) sa)->sin_addr.s_addr) >> 24
+      == 127;
   if (sa->sa_family == AF_INET6) {
     const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
     return IN6_IS_ADDR_LOOPBACK (a) ||
@@ -189,58 +142,48 @@ is_loopback (const struct sockaddr *sa)
 }
 
 /* Parse "unix:/path", "HOST:PORT" or "[V6]:PORT"; only loopback hosts. */
-static bool
+bool
 parse_addr (const char *opt, const char *text, struct addr *a)
 {
-  char host[256];
-  const char *port;
   struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
                             .ai_flags = AI_NUMERICSERV };
   struct addrinfo *res;
+  const char *colon = strrchr (text, ':');
+  char host[256];
+  size_t hlen;
   int r;
 
   a->text = text;
   if (strncmp (text, "unix:", 5) == 0) {
     struct sockaddr_un *sun = (struct sockaddr_un *) &a->ss;
-    const char *path = text + 5;
 
-    if (*path == '\0' || strlen (path) >= sizeof sun->sun_path) {
+    if (text[5] == '\0' || strlen (text + 5) >= sizeof sun->sun_path) {
       msg ("%s %s: unix socket path is empty or too long", opt, text);
       return false;
     }
     sun->sun_family = AF_UNIX;
-    strcpy (sun->sun_path, path);
+    strcpy (sun->sun_path, text + 5);
     a->len = sizeof *sun;
     return true;
   }
 
-  if (text[0] == '[') {
-    const char *end = strchr (text, ']');
-    if (!end || end[1] != ':' || (size_t) (end - text - 1) >= sizeof host)
-      goto syntax;
-    memcpy (host, text + 1, end - text - 1);
-    host[end - text - 1] = '\0';
-    port = end + 2;
+  hlen = colon ? (size_t) (colon - text) : 0;
+  if (hlen >= 2 && text[0] == '[' && text[hlen - 1] == ']')
+    text++, hlen -= 2;              /* [::1]:PORT */
+  if (hlen == 0 || hlen >= sizeof host || colon[1] == '\0') {
+    msg ("%s %s: expected unix:PATH or HOST:PORT", opt, a->text);
+    return false;
   }
-  else {
-    const char *colon = strrchr (text, ':');
-    if (!colon || (size_t) (colon - text) >= sizeof host)
-      goto syntax;
-    memcpy (host, text, colon - text);
-    host[colon - text] = '\0';
-    port = colon + 1;
-  }
-  if (*host == '\0' || *port == '\0')
-    goto syntax;
-
-  r = getaddrinfo (host, port, &hints, &res);
+  memcpy (host, text, hlen);
+  host[hlen] = '\0';
+  r = getaddrinfo (host, colon + 1, &hints, &res);
   if (r != 0) {
-    msg ("%s %s: %s", opt, text, gai_strerror (r));
+    msg ("%s %s: %s", opt, a->text, gai_strerror (r));
     return false;
   }
   if (!is_loopback (res->ai_addr)) {
     msg ("%s %s: not a loopback address; velo-link relays only on this "
-         "machine (use unix:PATH or 127.0.0.1:PORT)", opt, text);
+         "machine (use unix:PATH or 127.0.0.1:PORT)", opt, a->text);
     freeaddrinfo (res);
     return false;
   }
@@ -248,14 +191,10 @@ parse_addr (const char *opt, const char *text, struct addr *a)
   a->len = res->ai_addrlen;
   freeaddrinfo (res);
   return true;
-
- syntax:
-  msg ("%s %s: expected unix:PATH or HOST:PORT", opt, text);
-  return false;
 }
 
 /* Parse a rate such as "100m", "20M", "500k", "1.5g" or "0" (bit/s). */
-static bool
+bool
 parse_rate (const char *text, uint64_t *rate)
 {
   static const struct { char suffix; double mult; } units[] = {
@@ -284,7 +223,7 @@ parse_rate (const char *text, uint64_t *rate)
   return true;
 }
 
-static bool
+bool
 parse_delay (const char *text, int64_t *delay_ns)
 {
   char *end;
@@ -328,70 +267,50 @@ listen_on (const char *opt, struct addr *a)
 {
   int fd, one = 1;
   struct stat st;
+  const char *path = ((struct sockaddr_un *) &a->ss)->sun_path, *what;
 
   fd = socket (a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd == -1) {
     msg ("%s %s: socket: %m", opt, a->text);
     return -1;
   }
-  if (a->ss.ss_family == AF_UNIX) {
-    const char *path = ((struct sockaddr_un *) &a->ss)->sun_path;
-    /* A stale socket left by an earlier run would make bind fail. */
-    if (lstat (path, &st) == 0 && S_ISSOCK (st.st_mode))
-      unlink (path);
-  }
-  else
+  /* A stale socket left by an earlier run would make bind fail. */
+  if (a->ss.ss_family == AF_UNIX && lstat (path, &st) == 0 &&
+      S_ISSOCK (st.st_mode))
+    unlink (path);
+  if (a->ss.ss_family != AF_UNIX)
     setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind (fd, (struct sockaddr *) &a->ss, a->len) == -1) {
-    msg ("%s %s: bind: %m", opt, a->text);
-    close (fd);
-    return -1;
-  }
-  if (listen (fd, SOMAXCONN) == -1) {
-    msg ("%s %s: listen: %m", opt, a->text);
+  what = bind (fd, (struct sockaddr *) &a->ss, a->len) == -1 ? "bind"
+    : listen (fd, SOMAXCONN) == -1 ? "listen" : NULL;
+  if (what) {
+    msg ("%s %s: %s: %m", opt, a->text, what);
     close (fd);
     return -1;
   }
   /* Learn the real port if the user asked for port 0. */
-  if (a->ss.ss_family != AF_UNIX)
-    getsockname (fd, (struct sockaddr *) &a->ss, &a->len);
+  getsockname (fd, (struct sockaddr *) &a->ss, &a->len);
   return fd;
-}
-
-/* Format a bound address for the startup message. */
-static const char *
-addr_str (const struct addr *a, char *buf, size_t n)
-{
-  char host[INET6_ADDRSTRLEN], port[16];
-
-  if (a->ss.ss_family == AF_UNIX ||
-      getnameinfo ((const struct sockaddr *) &a->ss, a->len,
-                   host, sizeof host, port, sizeof port,
-                   NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-    return a->text;
-  snprintf (buf, n, a->ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
-            host, port);
-  return buf;
 }
 
 /*---------------------------------------------------------------------------
  * Directions: queueing, pacing and delivery.
  */
 
+/* Sanity check for assert().  Walks at most 64 chunks to stay cheap. */
 static bool __attribute__ ((unused))
 dir_ok (const struct dir *d)
 {
-  size_t sum = 0;
   const struct chunk *c;
+  size_t sum = 0, n = 0;
 
-  for (c = d->head; c; c = c->next) {
+  if ((d->head == NULL) != (d->tail == NULL) || (d->tail && d->tail->next))
+    return false;
+  for (c = d->head; c && n < 64; c = c->next, n++) {
     if (c->off > c->len || (c->eof && c->len != 0))
       return false;
     sum += c->len - c->off;
-    if (!c->next && c != d->tail)
-      return false;
   }
-  return sum == d->buffered && (d->head != NULL) == (d->tail != NULL);
+  return c ? sum <= d->buffered : sum == d->buffered;
 }
 
 static bool
@@ -400,23 +319,28 @@ dir_can_read (const struct dir *d)
   return !d->eof_in && d->buffered < MAX_BUFFERED;
 }
 
-/* Stamp and queue len bytes (or EOF if len == 0 && eof) read at now. */
-static void
-dir_push (struct dir *d, const char *data, size_t len, bool eof, int64_t now)
+/* Is the link's queue in direction i short enough to take more data? */
+static bool
+link_open (int i, int64_t now)
 {
-  struct chunk *c = malloc (sizeof *c + len);
+  return relay.vt[i] - now < QUEUE_NS;
+}
 
-  if (!c) {
-    msg ("malloc: %m");
-    exit (EXIT_FAILURE);
-  }
-  d->vt = max64 (d->vt, now - wire_ns (BURST_BYTES)) + wire_ns (len);
-  c->next = NULL;
-  c->release = max64 (now, d->vt) + relay.delay_ns;
+/* Stamp and queue in dir[i] len bytes (or, if eof, an EOF) read at now. */
+static void
+dir_push (struct conn *conn, int i, const char *data, size_t len, bool eof,
+          int64_t now)
+{
+  struct dir *d = &conn->dir[i];
+  struct chunk *c = xmalloc (sizeof *c + len);
+
+  relay.vt[i] = max64 (relay.vt[i], now - wire_ns (BURST_BYTES)) +
+    wire_ns (len);
+  c->release = max64 (now, relay.vt[i]) + relay.delay_ns;
   c->len = len;
-  c->off = 0;
   c->eof = eof;
-  memcpy (c->data, data, len);
+  if (len)
+    memcpy (c->data, data, len);
   if (d->tail)
     d->tail->next = c;
   else
@@ -434,18 +358,11 @@ dir_pop (struct dir *d)
   d->head = c->next;
   if (!d->head)
     d->tail = NULL;
+  d->buffered -= c->len - c->off;
   free (c);
 }
 
-static void
-dir_clear (struct dir *d)
-{
-  while (d->head)
-    dir_pop (d);
-  d->buffered = 0;
-}
-
-/* Send every released chunk of c->dir[i] to c->fd[1-i].  -1 on error. */
+/* Send every released chunk of dir[i] to fd[1-i].  -1 on error. */
 static int
 dir_flush (struct conn *conn, int i, int64_t now)
 {
@@ -464,18 +381,17 @@ dir_flush (struct conn *conn, int i, int64_t now)
     }
     n = send (out, c->data + c->off, c->len - c->off,
               MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n == -1) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        d->want_out = true;
-        break;
-      }
+    if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      d->want_out = true;
+    else if (n == -1)
       return -1;
+    else {
+      c->off += n;
+      d->buffered -= n;
+      relay.bytes[i] += n;
+      if (c->off == c->len)
+        dir_pop (d);
     }
-    c->off += n;
-    d->buffered -= n;
-    relay.bytes[i] += n;
-    if (c->off == c->len)
-      dir_pop (d);
   }
   assert (dir_ok (d));
   return 0;
@@ -485,7 +401,8 @@ dir_flush (struct conn *conn, int i, int64_t now)
  * Connections.
  */
 
-static void
+/* Close both sides; rst makes a TCP peer see RST.  Frees queued data. */
+void
 conn_close (struct conn *conn, bool rst)
 {
   int i;
@@ -496,19 +413,19 @@ conn_close (struct conn *conn, bool rst)
     else if (conn->fd[i] != -1)
       close (conn->fd[i]);
     conn->fd[i] = -1;
-    dir_clear (&conn->dir[i]);
+    while (conn->dir[i].head)
+      dir_pop (&conn->dir[i]);
   }
   conn->dead = true;
 }
 
-/* Open the server side of conn.  Closes conn (RST) on failure. */
-static void
+/* Open the server side of conn.  Resets conn on failure. */
+void
 conn_connect (struct conn *conn)
 {
-  int fd;
+  int fd = socket (relay.connect.ss.ss_family,
+                   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-  fd = socket (relay.connect.ss.ss_family,
-               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd == -1) {
     msg ("connect %s: socket: %m", relay.connect.text);
     conn_close (conn, true);
@@ -539,35 +456,35 @@ conn_connected (struct conn *conn)
   if (err != 0) {
     msg ("connect %s: %s", relay.connect.text, strerror (err));
     conn_close (conn, true);
-    return;
   }
-  conn->state = CONN_OPEN;
+  else
+    conn->state = CONN_OPEN;
 }
 
-/* Read once from conn->fd[i] into dir[i].  Errors reset the connection. */
+/* Read once from fd[i] into dir[i].  Errors reset the connection. */
 static void
 conn_read (struct conn *conn, int i, int64_t now)
 {
   static char buf[READ_SIZE];
   struct dir *d = &conn->dir[i];
   size_t room = MAX_BUFFERED - d->buffered, off, seg;
+  uint64_t queue = relay.rate / 8 * QUEUE_NS / NS;
   ssize_t n;
 
+  /* On a slow link, read no more than the link queue holds. */
+  if (relay.rate && queue < room)
+    room = queue > SEG_SIZE ? queue : SEG_SIZE;
   n = recv (conn->fd[i], buf, room < sizeof buf ? room : sizeof buf,
             MSG_DONTWAIT);
-  if (n == -1) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-      conn_close (conn, true); /* Usually ECONNRESET: pass it on. */
-    return;
-  }
-  if (n == 0) {
+  if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    conn_close (conn, true);        /* Usually ECONNRESET: pass it on. */
+  else if (n == 0) {
     d->eof_in = true;
-    dir_push (d, NULL, 0, true, now);
-    return;
+    dir_push (conn, i, NULL, 0, true, now);
   }
-  for (off = 0; off < (size_t) n; off += seg) {
+  for (off = 0; n > 0 && off < (size_t) n; off += seg) {
     seg = (size_t) n - off < SEG_SIZE ? (size_t) n - off : SEG_SIZE;
-    dir_push (d, buf + off, seg, false, now);
+    dir_push (conn, i, buf + off, seg, false, now);
   }
 }
 
@@ -579,19 +496,14 @@ accept_conns (void)
 
   while ((fd = accept4 (relay.lfd, NULL, NULL,
                         SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
-    conn = calloc (1, sizeof *conn);
-    if (!conn) {
-      msg ("calloc: %m");
-      exit (EXIT_FAILURE);
-    }
+    conn = xmalloc (sizeof *conn);
     conn->fd[0] = fd;
     conn->fd[1] = -1;
-    conn->pidx[0] = conn->pidx[1] = -1;
     conn->state = CONN_WAITING;
     set_nodelay (fd, &relay.listen);
     conn->next = relay.conns;
     relay.conns = conn;
-    /* While cut, the "SYN" is lost: the server hears of it on restore. */
+    /* While cut the "SYN" is lost: the server hears of it on restore. */
     if (!relay.cut)
       conn_connect (conn);
   }
@@ -601,271 +513,13 @@ accept_conns (void)
 }
 
 /*---------------------------------------------------------------------------
- * Control socket: one command per line, one "ok ..."/"error ..." line back.
- */
-
-static unsigned
-count_conns (void)
-{
-  unsigned n = 0;
-  struct conn *c;
-
-  for (c = relay.conns; c; c = c->next)
-    n += !c->dead;
-  return n;
-}
-
-static void
-cmd_cut (const char *arg, char *reply, size_t n)
-{
-  (void) arg;
-  if (!relay.cut) {
-    relay.cut = true;
-    relay.cut_since = now_ns ();
-  }
-  snprintf (reply, n, "ok cut");
-}
-
-static void
-cmd_restore (const char *arg, char *reply, size_t n)
-{
-  struct conn *c;
-  struct chunk *ch;
-  int64_t shift;
-  int i;
-
-  (void) arg;
-  if (relay.cut) {
-    /* Queued data resumes its pacing as if the cut never happened. */
-    shift = now_ns () - relay.cut_since;
-    relay.cut = false;
-    for (c = relay.conns; c; c = c->next) {
-      for (i = 0; i < 2; i++) {
-        c->dir[i].vt += shift;
-        for (ch = c->dir[i].head; ch; ch = ch->next)
-          ch->release += shift;
-      }
-      if (!c->dead && c->state == CONN_WAITING)
-        conn_connect (c);
-    }
-  }
-  snprintf (reply, n, "ok restore");
-}
-
-static void
-cmd_reset (const char *arg, char *reply, size_t n)
-{
-  struct conn *c;
-  unsigned count = 0;
-
-  (void) arg;
-  for (c = relay.conns; c; c = c->next) {
-    if (!c->dead) {
-      conn_close (c, true);
-      count++;
-    }
-  }
-  snprintf (reply, n, "ok reset %u", count);
-}
-
-static void
-cmd_delay (const char *arg, char *reply, size_t n)
-{
-  if (!parse_delay (arg, &relay.delay_ns)) {
-    snprintf (reply, n, "error delay: expected milliseconds, got '%s'", arg);
-    return;
-  }
-  snprintf (reply, n, "ok delay %" PRId64, relay.delay_ns / 1000000);
-}
-
-static void
-cmd_rate (const char *arg, char *reply, size_t n)
-{
-  if (!parse_rate (arg, &relay.rate)) {
-    snprintf (reply, n, "error rate: expected bit/s such as 100m, got '%s'",
-              arg);
-    return;
-  }
-  snprintf (reply, n, "ok rate %" PRIu64, relay.rate);
-}
-
-static void
-cmd_stats (const char *arg, char *reply, size_t n)
-{
-  (void) arg;
-  snprintf (reply, n, "ok conns=%u bytes_up=%" PRIu64 " bytes_down=%" PRIu64,
-            count_conns (), relay.bytes[0], relay.bytes[1]);
-}
-
-static void
-cmd_quit (const char *arg, char *reply, size_t n)
-{
-  (void) arg;
-  relay.quit = true;
-  snprintf (reply, n, "ok quit");
-}
-
-static const struct command {
-  const char *name;
-  bool has_arg;
-  void (*fn) (const char *arg, char *reply, size_t n);
-} commands[] = {
-  { "cut",     false, cmd_cut },
-  { "restore", false, cmd_restore },
-  { "reset",   false, cmd_reset },
-  { "delay",   true,  cmd_delay },
-  { "rate",    true,  cmd_rate },
-  { "stats",   false, cmd_stats },
-  { "quit",    false, cmd_quit },
-};
-
-static void
-ctl_command (char *line, char *reply, size_t n)
-{
-  char *name, *arg, *extra, *save;
-  size_t i;
-
-  name = strtok_r (line, " \t\r", &save);
-  arg = name ? strtok_r (NULL, " \t\r", &save) : NULL;
-  extra = arg ? strtok_r (NULL, " \t\r", &save) : NULL;
-  if (!name) {
-    snprintf (reply, n, "error empty command");
-    return;
-  }
-  for (i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-    if (strcmp (name, commands[i].name) != 0)
-      continue;
-    if (extra || (arg != NULL) != commands[i].has_arg)
-      snprintf (reply, n, "error %s: wrong number of arguments", name);
-    else
-      commands[i].fn (arg, reply, n);
-    return;
-  }
-  snprintf (reply, n, "error unknown command '%.64s' (try cut, restore, "
-            "reset, delay MS, rate BITS, stats, quit)", name);
-}
-
-static void
-ctl_reply (struct ctl *ctl, const char *reply)
-{
-  char line[CTL_LINE_MAX + 2];
-  int len = snprintf (line, sizeof line, "%s\n", reply);
-
-  if (send (ctl->fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) != len)
-    ctl->dead = true;
-}
-
-static void
-ctl_read (struct ctl *ctl)
-{
-  char reply[CTL_LINE_MAX], *nl;
-  ssize_t n;
-
-  n = recv (ctl->fd, ctl->buf + ctl->len, sizeof ctl->buf - ctl->len,
-            MSG_DONTWAIT);
-  if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-    ctl->dead = true;
-    return;
-  }
-  if (n == -1)
-    return;
-  ctl->len += n;
-  while (!ctl->dead && (nl = memchr (ctl->buf, '\n', ctl->len)) != NULL) {
-    *nl = '\0';
-    ctl_command (ctl->buf, reply, sizeof reply);
-    ctl_reply (ctl, reply);
-    ctl->len -= nl + 1 - ctl->buf;
-    memmove (ctl->buf, nl + 1, ctl->len);
-  }
-  if (ctl->len == sizeof ctl->buf) {
-    ctl_reply (ctl, "error command line too long");
-    ctl->dead = true;
-  }
-}
-
-static void
-accept_ctls (void)
-{
-  struct ctl *ctl;
-  int fd;
-
-  while ((fd = accept4 (relay.cfd, NULL, NULL,
-                        SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
-    ctl = calloc (1, sizeof *ctl);
-    if (!ctl) {
-      msg ("calloc: %m");
-      exit (EXIT_FAILURE);
-    }
-    ctl->fd = fd;
-    ctl->pidx = -1;
-    ctl->next = relay.ctls;
-    relay.ctls = ctl;
-  }
-}
-
-/* Client mode: velo-link --ctl PATH CMD...  Prints the answer. */
-static int
-ctl_main (const char *path, int argc, char **argv)
-{
-  struct addr a;
-  char text[4096], line[CTL_LINE_MAX] = "", reply[CTL_LINE_MAX + 2];
-  size_t len = 0;
-  ssize_t n;
-  int fd, i;
-
-  if (strncmp (path, "unix:", 5) == 0)
-    path += 5;
-  snprintf (text, sizeof text, "unix:%s", path);
-  if (!parse_addr ("--ctl", text, &a))
-    return EXIT_FAILURE;
-  if (argc == 0) {
-    msg ("--ctl %s: no command given", path);
-    return EXIT_FAILURE;
-  }
-  for (i = 0; i < argc; i++) {
-    if (strlen (line) + strlen (argv[i]) + 2 >= sizeof line) {
-      msg ("--ctl: command too long");
-      return EXIT_FAILURE;
-    }
-    if (i > 0)
-      strcat (line, " ");
-    strcat (line, argv[i]);
-  }
-  strcat (line, "\n");
-
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd == -1 || connect (fd, (struct sockaddr *) &a.ss, a.len) == -1) {
-    msg ("connect unix:%s: %m", path);
-    return EXIT_FAILURE;
-  }
-  if (send (fd, line, strlen (line), MSG_NOSIGNAL) != (ssize_t) strlen (line)) {
-    msg ("send unix:%s: %m", path);
-    return EXIT_FAILURE;
-  }
-  while (len < sizeof reply - 1 && !memchr (reply, '\n', len)) {
-    n = recv (fd, reply + len, sizeof reply - 1 - len, 0);
-    if (n <= 0) {
-      msg ("unix:%s: %s", path, n == 0 ? "closed without an answer"
-           : strerror (errno));
-      return EXIT_FAILURE;
-    }
-    len += n;
-  }
-  reply[len] = '\0';
-  reply[strcspn (reply, "\n")] = '\0';
-  close (fd);
-  printf ("%s\n", reply);
-  return strncmp (reply, "ok", 2) == 0 && (reply[2] == '\0' || reply[2] == ' ')
-    ? EXIT_SUCCESS : EXIT_FAILURE;
-}
-
-/*---------------------------------------------------------------------------
  * Main loop.
  */
 
-static struct pollfd *pfds;
+static struct pollfd *pfds;         /* Rebuilt every round. */
 static size_t pfds_len, pfds_cap;
 
+/* Add fd to this round's pfds; returns its index or -1 if not polled. */
 static int
 poll_add (int fd, short events)
 {
@@ -889,12 +543,11 @@ revents (int idx)
   return idx == -1 ? 0 : pfds[idx].revents;
 }
 
-/* Free closed connections and control clients. */
+/* Free closed connections. */
 static void
 sweep (void)
 {
   struct conn **cp = &relay.conns, *c;
-  struct ctl **tp = &relay.ctls, *t;
 
   while ((c = *cp) != NULL) {
     if (c->dead) {
@@ -904,18 +557,11 @@ sweep (void)
     else
       cp = &c->next;
   }
-  while ((t = *tp) != NULL) {
-    if (t->dead) {
-      *tp = t->next;
-      close (t->fd);
-      free (t);
-    }
-    else
-      tp = &t->next;
-  }
 }
 
-/* Deliver what is due; return the earliest future release time. */
+/* Deliver what is due.  Return when something is next due: a release,
+ * or the link queue getting short enough to read again.
+ */
 static int64_t
 flush_all (int64_t now)
 {
@@ -923,52 +569,45 @@ flush_all (int64_t now)
   struct conn *c;
   int i;
 
-  for (c = relay.conns; c; c = c->next) {
-    if (c->dead || c->state != CONN_OPEN || relay.cut)
+  for (i = 0; i < 2 && !relay.cut; i++)
+    if (!link_open (i, now) && relay.vt[i] - QUEUE_NS + 1 < wake)
+      wake = relay.vt[i] - QUEUE_NS + 1;
+
+  for (c = relay.conns; c && !relay.cut; c = c->next) {
+    if (c->dead || c->state != CONN_OPEN)
       continue;
     for (i = 0; i < 2 && !c->dead; i++) {
       if (dir_flush (c, i, now) == -1)
         conn_close (c, true);
     }
-    if (c->dead)
-      continue;
-    if (c->dir[0].eof_out && c->dir[1].eof_out) {
-      conn_close (c, false);
-      continue;
-    }
-    for (i = 0; i < 2; i++) {
-      if (c->dir[i].head && c->dir[i].head->release > now)
-        wake = c->dir[i].head->release < wake ? c->dir[i].head->release : wake;
+    if (!c->dead && c->dir[0].eof_out && c->dir[1].eof_out)
+      conn_close (c, false);        /* Both halves closed: done. */
+    for (i = 0; i < 2 && !c->dead; i++) {
+      if (c->dir[i].head && c->dir[i].head->release > now &&
+          c->dir[i].head->release < wake)
+        wake = c->dir[i].head->release;
     }
   }
   return wake;
 }
 
 static void
-build_pollfds (void)
+build_pollfds (int64_t now)
 {
   struct conn *c;
-  struct ctl *t;
   int i;
-  short ev;
 
   pfds_len = 0;
-  poll_add (relay.lfd, POLLIN);
-  if (relay.cfd != -1)
-    poll_add (relay.cfd, POLLIN);
-  for (t = relay.ctls; t; t = t->next)
-    t->pidx = poll_add (t->fd, POLLIN);
+  poll_add (relay.lfd, POLLIN);     /* Always pfds[0]. */
+  poll_add (relay.cfd, POLLIN);     /* pfds[1] if there is one. */
   for (c = relay.conns; c; c = c->next) {
-    c->pidx[0] = c->pidx[1] = -1;
-    if (c->state == CONN_CONNECTING)
-      c->pidx[1] = poll_add (c->fd[1], POLLOUT);
-    if (c->state != CONN_OPEN || relay.cut)
-      continue;
-    for (i = 0; i < 2; i++) {
-      ev = (dir_can_read (&c->dir[i]) ? POLLIN : 0) |
-        (c->dir[1 - i].want_out ? POLLOUT : 0);
-      c->pidx[i] = poll_add (c->fd[i], ev);
-    }
+    c->pidx[0] = -1;
+    c->pidx[1] = c->state == CONN_CONNECTING ? poll_add (c->fd[1], POLLOUT) : -1;
+    for (i = 0; i < 2 && c->state == CONN_OPEN && !relay.cut; i++)
+      c->pidx[i] = poll_add (c->fd[i],
+                             (dir_can_read (&c->dir[i]) &&
+                              link_open (i, now) ? POLLIN : 0) |
+                             (c->dir[1 - i].want_out ? POLLOUT : 0));
   }
 }
 
@@ -976,7 +615,6 @@ static void
 handle_events (int64_t now)
 {
   struct conn *c;
-  struct ctl *t;
   short re;
   int i;
 
@@ -995,14 +633,10 @@ handle_events (int64_t now)
         conn_read (c, i, now);
     }
   }
-  for (t = relay.ctls; t; t = t->next) {
-    if (!t->dead && revents (t->pidx))
-      ctl_read (t);
-  }
   if (pfds[0].revents)
     accept_conns ();
   if (relay.cfd != -1 && pfds[1].revents)
-    accept_ctls ();
+    ctl_serve ();
 }
 
 static void
@@ -1014,13 +648,13 @@ on_signal (int sig)
 static int
 run (void)
 {
-  sigset_t block, orig;
   struct sigaction sa = { .sa_handler = on_signal };
+  sigset_t block, orig;
   struct timespec ts;
-  int64_t now, wake;
   struct conn *c;
+  int64_t now, wake;
 
-  /* SIGTERM/SIGINT are only delivered inside ppoll, so none is lost. */
+  /* SIGTERM/SIGINT arrive only inside ppoll, so none is missed. */
   sigemptyset (&block);
   sigaddset (&block, SIGTERM);
   sigaddset (&block, SIGINT);
@@ -1033,12 +667,9 @@ run (void)
     now = now_ns ();
     wake = flush_all (now);
     sweep ();
-    build_pollfds ();
-    if (wake != INT64_MAX) {
-      wake -= now;
-      ts.tv_sec = wake / NS;
-      ts.tv_nsec = wake % NS;
-    }
+    build_pollfds (now);
+    ts.tv_sec = (wake - now) / NS;
+    ts.tv_nsec = (wake - now) % NS;
     if (ppoll (pfds, pfds_len, wake == INT64_MAX ? NULL : &ts, &orig) == -1) {
       if (errno == EINTR)
         continue;
@@ -1048,12 +679,9 @@ run (void)
     handle_events (now_ns ());
   }
 
-  for (c = relay.conns; c; c = c->next) {
+  for (c = relay.conns; c; c = c->next)
     if (!c->dead)
       conn_close (c, false);
-  }
-  for (struct ctl *t = relay.ctls; t; t = t->next)
-    t->dead = true;
   sweep ();
   free (pfds);
   return EXIT_SUCCESS;
@@ -1076,13 +704,15 @@ usage (FILE *f)
 "reset, delay MS, rate BITS, stats, quit.  See tests/wan/README.md.\n");
 }
 
+/* Write then rename, so whoever waits for the file reads a whole pid.
+ * It appears after "ready": scripts may wait for either.
+ */
 static bool
 write_pidfile (const char *path)
 {
   char tmp[4096];
   FILE *f;
 
-  /* Write then rename, so whoever waits for the file reads a whole pid. */
   snprintf (tmp, sizeof tmp, "%s.tmp", path);
   f = fopen (tmp, "w");
   if (!f || fprintf (f, "%d\n", (int) getpid ()) < 0 || fclose (f) != 0 ||
@@ -1108,15 +738,15 @@ main (int argc, char **argv)
     { NULL },
   };
   const char *listen_text = NULL, *connect_text = NULL, *log = NULL;
-  char lbuf[128], cbuf[128];
+  char ctl_text[4096];
+  struct addr ctl_addr;
   int c, fd, status;
 
   if (argc >= 2 && strcmp (argv[1], "--ctl") == 0) {
-    if (argc < 3) {
-      usage (stderr);
-      return EXIT_FAILURE;
-    }
-    return ctl_main (argv[2], argc - 3, argv + 3);
+    if (argc >= 4)
+      return ctl_main (argv[2], argc - 3, argv + 3);
+    usage (stderr);
+    return EXIT_FAILURE;
   }
 
   while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
@@ -1126,6 +756,7 @@ main (int argc, char **argv)
     case 'C': relay.control_path = optarg; break;
     case 'p': relay.pidfile = optarg; break;
     case 'L': log = optarg; break;
+    case 'h': usage (stdout); return EXIT_SUCCESS;
     case 'd':
       if (!parse_delay (optarg, &relay.delay_ns)) {
         msg ("--delay-ms %s: expected milliseconds (0 to 3600000)", optarg);
@@ -1138,9 +769,6 @@ main (int argc, char **argv)
         return EXIT_FAILURE;
       }
       break;
-    case 'h':
-      usage (stdout);
-      return EXIT_SUCCESS;
     default:
       usage (stderr);
       return EXIT_FAILURE;
@@ -1170,26 +798,22 @@ main (int argc, char **argv)
   if (relay.lfd == -1)
     return EXIT_FAILURE;
   if (relay.control_path) {
-    struct addr ca;
-    char text[4096];
-
-    snprintf (text, sizeof text, "unix:%s", relay.control_path);
-    if (!parse_addr ("--control", text, &ca))
+    snprintf (ctl_text, sizeof ctl_text, "unix:%s", relay.control_path);
+    if (!parse_addr ("--control", ctl_text, &ctl_addr))
       return EXIT_FAILURE;
-    ca.text = relay.control_path;
-    relay.cfd = listen_on ("--control", &ca);
+    relay.cfd = listen_on ("--control", &ctl_addr);
     if (relay.cfd == -1)
       return EXIT_FAILURE;
   }
+  if (relay.listen.ss.ss_family != AF_UNIX)
+    msg ("listening on TCP port %d",
+         ntohs (((struct sockaddr_in *) &relay.listen.ss)->sin_port));
+  msg ("relaying %s -> %s, delay %" PRId64 " ms each way, rate %" PRIu64
+       " bit/s%s", relay.listen.text, relay.connect.text,
+       relay.delay_ns / 1000000, relay.rate, relay.rate ? "" : " (unlimited)");
+  msg ("ready");
   if (relay.pidfile && !write_pidfile (relay.pidfile))
     return EXIT_FAILURE;
-
-  msg ("relaying %s -> %s, delay %" PRId64 " ms each way, rate %" PRIu64
-       " bit/s%s", addr_str (&relay.listen, lbuf, sizeof lbuf),
-       addr_str (&relay.connect, cbuf, sizeof cbuf),
-       relay.delay_ns / 1000000, relay.rate,
-       relay.rate ? "" : " (unlimited)");
-  msg ("ready");
 
   status = run ();
 

@@ -1,0 +1,626 @@
+/*
+ * Velo block export: one client connection, from accept to close.
+ *
+ * Each connection is driven by one coroutine, the reader:
+ *
+ *     main loop                    export's AioContext
+ *     accept -> HELLO (10 s) ----> HELLO_REPLY -> read frames ----+
+ *                |                                   |  MAP/READ  |
+ *                | ERROR + close                     +-> request coroutines
+ *                v                                   v   (<= 64, reply under
+ *     free <------------------------------------ close     send_lock)
+ *
+ * The reader runs the handshake in the main loop, because until HELLO names
+ * an export there is no AioContext to run in; it then takes a reference on
+ * the export and moves itself and the channel to the export's AioContext.
+ * There it reads request frames and spawns one coroutine per MAP or READ.
+ * It stops reading (backpressure) while max-inflight requests or
+ * VELO_EXP_BUF_BUDGET bytes of replies are outstanding, and it starts no
+ * request while the node is drained (export.c's drain hooks).  On any end
+ * it shuts the socket down, waits for its requests, and returns to the main
+ * loop to free the client.
+ *
+ * Nothing touches the block node before HELLO has been validated and named
+ * an existing export.  Every frame goes through the proto.c codec.  Frame
+ * errors (bad header, wrong length, a non-request type) get ERROR PROTO and
+ * close the connection; a well-formed MAP or READ that fails validation gets
+ * ERROR INVAL or RANGE and the connection goes on.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qemu/cutils.h"
+#include "qemu/iov.h"
+#include "qemu/main-loop.h"
+#include "qemu/memalign.h"
+#include "block/aio-wait.h"
+#include "block/block_int.h"
+#include "sysemu/block-backend.h"
+#include "export-int.h"
+#include "trace/trace-block_velo.h"
+
+/* One MAP or READ, served by its own coroutine. */
+typedef struct VeloReq {
+    VeloClient *c;
+    uint16_t type;                      /* VELO_MSG_MAP or VELO_MSG_READ */
+    uint64_t handle;
+    VeloRange r;
+    uint64_t charge;                    /* counted in c->inflight_bytes */
+} VeloReq;
+
+/* --- socket I/O ------------------------------------------------------ */
+
+void velo_client_close(VeloClient *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    qio_channel_shutdown(c->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    if (c->exp &&
+        (c->parked == VELO_PARK_SLOT || c->parked == VELO_PARK_QUIESCE)) {
+        c->parked = VELO_PARK_NONE;
+        aio_co_schedule(c->exp->common.ctx, c->reader);
+    }
+}
+
+/*
+ * Read exactly @len bytes.  Returns 0, -EPIPE on end-of-file before the
+ * first byte, or another negative errno.
+ */
+static int coroutine_fn velo_co_read(VeloClient *c, void *buf, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        struct iovec iov = { .iov_base = buf + done, .iov_len = len - done };
+        ssize_t n;
+
+        if (c->closing) {
+            return -ESHUTDOWN;
+        }
+        n = qio_channel_readv(c->ioc, &iov, 1, NULL);
+        if (n == QIO_CHANNEL_ERR_BLOCK) {
+            c->read_yielding = true;
+            qio_channel_yield(c->ioc, G_IO_IN);
+            c->read_yielding = false;
+            continue;
+        }
+        if (n <= 0) {
+            return n == 0 && done == 0 ? -EPIPE : -EIO;
+        }
+        done += n;
+    }
+    return 0;
+}
+
+/* Read and drop @len bytes (the payload of a request we refuse). */
+static int coroutine_fn velo_co_skip(VeloClient *c, size_t len)
+{
+    g_autofree uint8_t *buf = g_malloc(MIN(len, 64 * KiB));
+    int ret = 0;
+
+    while (len && ret == 0) {
+        size_t n = MIN(len, 64 * KiB);
+        ret = velo_co_read(c, buf, n);
+        len -= n;
+    }
+    return ret;
+}
+
+/*
+ * Send one frame: @iov[0] is its encoded header.  Frames never interleave.
+ * On failure the connection is closed.  @iov is consumed.
+ */
+static int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
+                                      unsigned niov)
+{
+    int ret = 0;
+
+    qemu_co_mutex_lock(&c->send_lock);
+    while (niov > 0 && ret == 0) {
+        ssize_t n;
+
+        if (c->closing) {
+            ret = -ESHUTDOWN;
+            break;
+        }
+        n = qio_channel_writev(c->ioc, iov, MIN(niov, IOV_MAX), NULL);
+        if (n == QIO_CHANNEL_ERR_BLOCK) {
+            c->write_yielding = qemu_coroutine_self();
+            qio_channel_yield(c->ioc, G_IO_OUT);
+            c->write_yielding = NULL;
+        } else if (n < 0) {
+            ret = -EIO;
+        } else {
+            iov_discard_front(&iov, &niov, n);
+        }
+    }
+    qemu_co_mutex_unlock(&c->send_lock);
+    if (ret < 0) {
+        velo_client_close(c);
+    }
+    return ret;
+}
+
+static int coroutine_fn velo_co_send(VeloClient *c, uint16_t type,
+                                     uint64_t handle, uint32_t status,
+                                     void *payload, size_t len)
+{
+    uint8_t hdr[VELO_HDR_SIZE];
+    VeloHdr h = {
+        .type = type, .handle = handle, .length = len, .status = status,
+    };
+    struct iovec iov[2] = {
+        { .iov_base = hdr, .iov_len = sizeof(hdr) },
+        { .iov_base = payload, .iov_len = len },
+    };
+
+    velo_hdr_encode(hdr, &h);
+    return velo_co_sendv(c, iov, len ? 2 : 1);
+}
+
+static int coroutine_fn G_GNUC_PRINTF(4, 5)
+velo_co_error(VeloClient *c, uint64_t handle, VeloStatus status,
+              const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    uint8_t buf[2 + VELO_MAX_STRING];
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    trace_velo_export_error(c, handle, velo_status_name(status), msg);
+    return velo_co_send(c, VELO_MSG_ERROR, handle, status, buf,
+                        velo_error_encode(buf, msg));
+}
+
+/* --- MAP and READ ---------------------------------------------------- */
+
+static VeloMapKind velo_map_kind(int status)
+{
+    if (!(status & BDRV_BLOCK_ZERO)) {
+        return VELO_MAP_DATA;
+    }
+    return status & BDRV_BLOCK_ALLOCATED ? VELO_MAP_ZERO : VELO_MAP_HOLE;
+}
+
+/*
+ * Answer MAP from block status over the whole backing chain, merging
+ * neighbours of the same kind.  The reply may cover a prefix only: it stops
+ * at the payload limit or after VELO_EXP_MAP_MAX_CALLS lookups.
+ */
+static void coroutine_fn velo_co_map(VeloClient *c, VeloReq *req)
+{
+    BlockDriverState *bs = blk_bs(c->exp->common.blk);
+    uint32_t max = velo_map_max_entries(VELO_EXP_MAX_PAYLOAD);
+    uint64_t off = req->r.offset, end = req->r.offset + req->r.length;
+    g_autoptr(GArray) e = g_array_new(false, false, sizeof(VeloMapEntry));
+    g_autofree uint8_t *buf = NULL;
+    unsigned calls;
+
+    for (calls = 0; off < end && calls < VELO_EXP_MAP_MAX_CALLS; calls++) {
+        VeloMapEntry *last = e->len ?
+            &g_array_index(e, VeloMapEntry, e->len - 1) : NULL;
+        int64_t pnum = 0;
+        int ret;
+
+        ret = bdrv_block_status_above(bs, NULL, off, end - off, &pnum,
+                                      NULL, NULL);
+        if (ret < 0 || pnum <= 0) {
+            velo_co_error(c, req->handle, VELO_E_IO,
+                          "block status at %" PRIu64 ": %s", off,
+                          ret < 0 ? strerror(-ret) : "no progress");
+            return;
+        }
+        if (last && last->kind == velo_map_kind(ret)) {
+            last->length += pnum;
+        } else if (e->len == max) {
+            break;
+        } else {
+            VeloMapEntry n = {
+                .offset = off, .length = pnum, .kind = velo_map_kind(ret),
+            };
+            g_array_append_val(e, n);
+        }
+        off += pnum;
+    }
+    buf = g_malloc(4 + (size_t)e->len * VELO_MAP_ENTRY_SIZE);
+    velo_co_send(c, VELO_MSG_MAP_REPLY, req->handle, VELO_OK, buf,
+                 velo_map_reply_encode(buf, (VeloMapEntry *)e->data, e->len));
+}
+
+/*
+ * Answer READ with one chunk per run of extents: all-zero extents become
+ * a payload-less ZERO chunk, the rest RAW chunks that point into the read
+ * buffer.  Merging runs bounds the reply: each ZERO chunk saves at least
+ * 4 KiB for its 20-byte header, so the payload is at most the read length
+ * plus one header, within max-payload.
+ */
+static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
+{
+    BlockBackend *blk = c->exp->common.blk;
+    uint64_t esz = c->exp->extent_size, len = req->r.length, pos = 0;
+    size_t nmax = len / esz + 2;
+    g_autofree uint8_t *hb = g_malloc(VELO_HDR_SIZE +
+                                      nmax * VELO_CHUNK_HDR_SIZE);
+    g_autofree struct iovec *iov = g_new(struct iovec, 2 * nmax + 1);
+    size_t hpos = VELO_HDR_SIZE, hstart = 0;
+    unsigned niov = 0;
+    VeloHdr h = { .type = VELO_MSG_READ_REPLY, .handle = req->handle };
+    uint8_t *data;
+    int ret;
+
+    data = qemu_try_blockalign(blk_bs(blk), len);
+    if (!data) {
+        velo_co_error(c, req->handle, VELO_E_IO, "out of memory");
+        return;
+    }
+    ret = blk_co_pread(blk, req->r.offset, len, data, 0);
+    if (ret < 0) {
+        velo_co_error(c, req->handle, VELO_E_IO, "read at %" PRIu64 ": %s",
+                      req->r.offset, strerror(-ret));
+        qemu_vfree(data);
+        return;
+    }
+
+    while (pos < len) {
+        bool zero = buffer_is_zero(data + pos, MIN(esz, len - pos));
+        uint64_t run = pos + MIN(esz, len - pos);
+
+        while (run < len &&
+               buffer_is_zero(data + run, MIN(esz, len - run)) == zero) {
+            run += MIN(esz, len - run);
+        }
+        velo_chunk_hdr_encode(hb + hpos, req->r.offset + pos, run - pos,
+                              zero ? VELO_ENC_ZERO : VELO_ENC_RAW,
+                              zero ? 0 : run - pos);
+        hpos += VELO_CHUNK_HDR_SIZE;
+        h.length += VELO_CHUNK_HDR_SIZE;
+        if (!zero) {
+            iov[niov++] = (struct iovec) { hb + hstart, hpos - hstart };
+            iov[niov++] = (struct iovec) { data + pos, run - pos };
+            hstart = hpos;
+            h.length += run - pos;
+        }
+        pos = run;
+    }
+    if (hpos > hstart) {
+        iov[niov++] = (struct iovec) { hb + hstart, hpos - hstart };
+    }
+    assert(h.length <= VELO_EXP_MAX_PAYLOAD && niov <= 2 * nmax + 1);
+    velo_hdr_encode(hb, &h);
+    velo_co_sendv(c, iov, niov);
+    qemu_vfree(data);
+}
+
+static void coroutine_fn velo_req_co(void *opaque)
+{
+    g_autofree VeloReq *req = opaque;
+    VeloClient *c = req->c;
+
+    if (req->type == VELO_MSG_MAP) {
+        velo_co_map(c, req);
+    } else {
+        velo_co_read_extents(c, req);
+    }
+
+    c->nb_requests--;
+    c->inflight_bytes -= req->charge;
+    if (c->parked == VELO_PARK_SLOT ||
+        (c->parked == VELO_PARK_EXIT && c->nb_requests == 0)) {
+        c->parked = VELO_PARK_NONE;
+        aio_co_wake(c->reader);
+    }
+    if (c->exp->quiescing && c->nb_requests == 0) {
+        aio_wait_kick();
+    }
+}
+
+/* Decode a MAP or READ (payload @p) and start a coroutine for it. */
+static void coroutine_fn velo_co_start_request(VeloClient *c, VeloHdr *h,
+                                               const uint8_t *p)
+{
+    VeloExport *exp = c->exp;
+    VeloReq *req;
+    VeloRange r, wide;
+    const char *why, *why2;
+    bool ok;
+
+    if (h->type == VELO_MSG_MAP) {
+        ok = velo_map_req_decode(p, 16, exp->disk_size, &r, &why);
+    } else {
+        ok = velo_read_req_decode(p, 16, exp->disk_size, exp->extent_size,
+                                  VELO_EXP_MAX_PAYLOAD, &r, &why);
+    }
+    if (!ok) {
+        /* It is a RANGE error if it would be fine on an endless disk. */
+        bool range = h->type == VELO_MSG_MAP ?
+            velo_map_req_decode(p, 16, UINT64_MAX, &wide, &why2) :
+            velo_read_req_decode(p, 16, UINT64_MAX, exp->extent_size,
+                                 VELO_EXP_MAX_PAYLOAD, &wide, &why2);
+        velo_co_error(c, h->handle, range ? VELO_E_RANGE : VELO_E_INVAL,
+                      "%s", why);
+        return;
+    }
+    trace_velo_export_request(c, velo_msg_name(h->type), h->handle,
+                              r.offset, r.length);
+
+    while (exp->quiescing && !c->closing) {
+        c->parked = VELO_PARK_QUIESCE;
+        qemu_coroutine_yield();
+    }
+    if (c->closing) {
+        return;
+    }
+
+    req = g_new(VeloReq, 1);
+    *req = (VeloReq) {
+        .c = c, .type = h->type, .handle = h->handle, .r = r,
+        .charge = h->type == VELO_MSG_READ ? r.length : VELO_EXP_MAX_PAYLOAD,
+    };
+    c->nb_requests++;
+    c->inflight_bytes += req->charge;
+    aio_co_enter(exp->common.ctx, qemu_coroutine_create(velo_req_co, req));
+}
+
+/* --- the connection --------------------------------------------------- */
+
+static void velo_hello_timeout(void *opaque)
+{
+    VeloClient *c = opaque;
+
+    trace_velo_export_hello_timeout(c);
+    velo_client_close(c);
+}
+
+/*
+ * Attach @c to @exp and move its channel and coroutine to the export's
+ * AioContext.  Runs in the main loop.
+ */
+static void coroutine_fn velo_co_attach(VeloClient *c, VeloExport *exp)
+{
+    AioContext *ctx = exp->common.ctx;
+
+    timer_free(c->hello_timer);
+    c->hello_timer = NULL;
+
+    exp->nclients++;
+    aio_context_acquire(ctx);
+    blk_exp_ref(&exp->common);
+    QLIST_REMOVE(c, next);
+    QLIST_INSERT_HEAD(&exp->clients, c, next);
+    c->exp = exp;
+    qio_channel_attach_aio_context(c->ioc, ctx);
+    aio_context_release(ctx);
+
+    /* The export may move while we are on the way. */
+    while (qemu_get_current_aio_context() != exp->common.ctx) {
+        aio_co_reschedule_self(exp->common.ctx);
+    }
+}
+
+/*
+ * Read and answer HELLO.  Returns NULL when the client is attached to an
+ * export, otherwise why the connection must close.
+ */
+static const char *coroutine_fn velo_co_handshake(VeloClient *c)
+{
+    g_autofree VeloHello *hello = g_new0(VeloHello, 1);
+    g_autofree uint8_t *p = NULL;
+    uint8_t hdr[VELO_HDR_SIZE], rep[VELO_HELLO_REPLY_SIZE];
+    VeloHelloReply r;
+    VeloHdr h = { 0 };
+    VeloExport *exp;
+    const char *why;
+    unsigned version;
+
+    if (velo_co_read(c, hdr, sizeof(hdr)) < 0) {
+        return c->closing ? "closed before HELLO (timeout or shutdown)"
+                          : "connection lost before HELLO";
+    }
+    if (!velo_hdr_decode(hdr, VELO_HANDSHAKE_MAX, &h, &why)) {
+        velo_co_error(c, h.handle, VELO_E_PROTO, "%s", why);
+        return why;
+    }
+    if (h.type != VELO_MSG_HELLO) {
+        velo_co_error(c, h.handle, VELO_E_PROTO, "expected HELLO, got %s",
+                      velo_msg_name(h.type));
+        return "first frame is not HELLO";
+    }
+    p = g_malloc(h.length + 1);
+    if (velo_co_read(c, p, h.length) < 0) {
+        return "connection lost in HELLO";
+    }
+    if (!velo_hello_decode(p, h.length, hello, &why)) {
+        velo_co_error(c, h.handle, VELO_E_PROTO, "%s", why);
+        return why;
+    }
+
+    version = velo_pick_version(hello->version_min, hello->version_max);
+    if (!version) {
+        velo_co_error(c, h.handle, VELO_E_VERSION,
+                      "no protocol version in common (server speaks %u..%u)",
+                      VELO_VERSION_MIN, VELO_VERSION_MAX);
+        return "no common protocol version";
+    }
+    exp = velo_listener_find(c->listener, hello->name);
+    if (!exp) {
+        velo_co_error(c, h.handle, VELO_E_NOENT, "no export named '%s'",
+                      hello->name);
+        return "unknown export";
+    }
+    if (c->busy || exp->nclients >= exp->max_conns) {
+        velo_co_error(c, h.handle, VELO_E_BUSY, "too many connections");
+        return "too many connections";
+    }
+
+    velo_co_attach(c, exp);
+    trace_velo_export_handshake(c, exp->name, version, hello->features);
+
+    r = (VeloHelloReply) {
+        .version = version,
+        .extent_size = exp->extent_size,
+        .features = hello->features & VELO_EXP_FEATURES,
+        .disk_size = exp->disk_size,
+        .max_payload = VELO_EXP_MAX_PAYLOAD,
+        .max_inflight = VELO_EXP_MAX_INFLIGHT,
+        .export_flags = exp->writable ? 0 : VELO_EXPORT_READ_ONLY,
+    };
+    memcpy(r.disk_id, exp->disk_id, VELO_DISK_ID_SIZE);
+    velo_hello_reply_encode(rep, &r);
+    if (velo_co_send(c, VELO_MSG_HELLO_REPLY, h.handle, VELO_OK, rep,
+                     sizeof(rep)) < 0) {
+        return "connection lost sending HELLO_REPLY";
+    }
+    return NULL;
+}
+
+/* Serve requests until the connection ends; returns why it ended. */
+static const char *coroutine_fn velo_co_serve(VeloClient *c)
+{
+    uint8_t hdr[VELO_HDR_SIZE], p[16];
+    const char *why;
+
+    for (;;) {
+        VeloHdr h = { 0 };
+        int ret;
+
+        /* Backpressure: read nothing more while the client is at its limit. */
+        while (!c->closing &&
+               (c->nb_requests >= VELO_EXP_MAX_INFLIGHT ||
+                (c->nb_requests && c->inflight_bytes >= VELO_EXP_BUF_BUDGET))) {
+            c->parked = VELO_PARK_SLOT;
+            qemu_coroutine_yield();
+        }
+
+        ret = velo_co_read(c, hdr, sizeof(hdr));
+        if (ret < 0) {
+            return c->closing ? "closed by the server"
+                 : ret == -EPIPE ? "client closed the connection"
+                 : "connection lost";
+        }
+        if (!velo_hdr_decode(hdr, VELO_EXP_MAX_PAYLOAD, &h, &why)) {
+            velo_co_error(c, h.handle, VELO_E_PROTO, "%s", why);
+            return why;
+        }
+
+        switch (h.type) {
+        case VELO_MSG_MAP:
+        case VELO_MSG_READ:
+            if (h.length != sizeof(p)) {
+                velo_co_error(c, h.handle, VELO_E_PROTO,
+                              "%s payload must be 16 bytes",
+                              velo_msg_name(h.type));
+                return "bad request length";
+            }
+            if (velo_co_read(c, p, sizeof(p)) < 0) {
+                return "connection lost in a request";
+            }
+            velo_co_start_request(c, &h, p);
+            break;
+        case VELO_MSG_PING:
+        case VELO_MSG_FLUSH:
+        case VELO_MSG_DISCONNECT:
+            if (h.length) {
+                velo_co_error(c, h.handle, VELO_E_PROTO,
+                              "%s carries a payload", velo_msg_name(h.type));
+                return "bad request length";
+            }
+            trace_velo_export_request(c, velo_msg_name(h.type), h.handle,
+                                      0, 0);
+            if (h.type == VELO_MSG_DISCONNECT) {
+                return "client sent DISCONNECT";
+            } else if (h.type == VELO_MSG_PING) {
+                velo_co_send(c, VELO_MSG_PONG, h.handle, VELO_OK, NULL, 0);
+            } else {
+                velo_co_error(c, h.handle, VELO_E_NOTSUP,
+                              "FLUSH is not supported (no WRITE feature)");
+            }
+            break;
+        case VELO_MSG_WRITE:
+            trace_velo_export_request(c, "WRITE", h.handle, 0, h.length);
+            if (velo_co_skip(c, h.length) < 0) {
+                return "connection lost in a request";
+            }
+            velo_co_error(c, h.handle, VELO_E_NOTSUP,
+                          "WRITE is not supported (no WRITE feature)");
+            break;
+        default:
+            velo_co_error(c, h.handle, VELO_E_PROTO,
+                          "%s is not a request", velo_msg_name(h.type));
+            return "unexpected frame type";
+        }
+    }
+}
+
+/* The reader: owns the client from accept to free. */
+static void coroutine_fn velo_client_co(void *opaque)
+{
+    VeloClient *c = opaque;
+    VeloListener *l = c->listener;
+    VeloExport *exp;
+    const char *reason;
+
+    reason = velo_co_handshake(c);
+    if (!reason) {
+        reason = velo_co_serve(c);
+    }
+    trace_velo_export_disconnect(c, reason);
+
+    velo_client_close(c);
+    while (c->nb_requests) {
+        c->parked = VELO_PARK_EXIT;
+        qemu_coroutine_yield();
+    }
+    qio_channel_detach_aio_context(c->ioc);
+    aio_co_reschedule_self(qemu_get_aio_context());
+
+    exp = c->exp;
+    if (exp) {
+        AioContext *ctx = exp->common.ctx;
+
+        exp->nclients--;
+        aio_context_acquire(ctx);
+        QLIST_REMOVE(c, next);
+        blk_exp_unref(&exp->common);
+        aio_context_release(ctx);
+    } else {
+        QLIST_REMOVE(c, next);
+    }
+    timer_free(c->hello_timer);
+    object_unref(OBJECT(c->sioc));
+    g_free(c);
+
+    l->nconns--;
+    velo_listener_update(l);
+}
+
+void velo_client_new(VeloListener *l, QIOChannelSocket *sioc)
+{
+    VeloClient *c = g_new0(VeloClient, 1);
+
+    c->listener = l;
+    c->busy = l->nconns >= velo_listener_max_conns(l);
+    c->sioc = sioc;
+    object_ref(OBJECT(sioc));
+    c->ioc = QIO_CHANNEL(sioc);
+    qio_channel_set_name(c->ioc, "velo-export-client");
+    qio_channel_set_blocking(c->ioc, false, NULL);
+    qio_channel_set_delay(c->ioc, false);
+    qemu_co_mutex_init(&c->send_lock);
+
+    l->nconns++;
+    QLIST_INSERT_HEAD(&l->pending, c, next);
+    trace_velo_export_connect(c, l->key, l->nconns, c->busy);
+
+    c->hello_timer = aio_timer_new(qemu_get_aio_context(), QEMU_CLOCK_REALTIME,
+                                   SCALE_MS, velo_hello_timeout, c);
+    timer_mod(c->hello_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+              VELO_EXP_HELLO_TIMEOUT_S * 1000);
+    velo_listener_update(l);
+
+    c->reader = qemu_coroutine_create(velo_client_co, c);
+    aio_co_enter(qemu_get_aio_context(), c->reader);
+}

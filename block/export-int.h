@@ -1,0 +1,131 @@
+/*
+ * Velo block export internals, shared by export.c (export type, listeners,
+ * drain and AioContext hooks) and export-conn.c (one client connection).
+ *
+ * Three objects, all created and destroyed in the main thread:
+ *
+ *   VeloListener  one listening socket per distinct address (keyed by
+ *                 socket_uri()).  Exports that give the same address share
+ *                 it; a client picks one by name in HELLO.  It counts the
+ *                 connections against max-connections and closes its socket
+ *                 when its last export goes.
+ *   VeloExport    a BlockExport: name, geometry and the attached clients.
+ *   VeloClient    one connection, driven by one coroutine (see export-conn.c).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef VELO_EXPORT_INT_H
+#define VELO_EXPORT_INT_H
+
+#include "qemu/coroutine.h"
+#include "qemu/queue.h"
+#include "qemu/units.h"
+#include "block/export.h"
+#include "io/channel-socket.h"
+#include "io/net-listener.h"
+#include "proto.h"
+
+/* What a client gets in HELLO_REPLY. */
+#define VELO_EXP_MAX_PAYLOAD    ((4u << 20) + 4096)
+#define VELO_EXP_MAX_INFLIGHT   64
+#define VELO_EXP_FEATURES       0       /* none implemented yet */
+
+/* Server-side limits. */
+#define VELO_EXP_HELLO_TIMEOUT_S    10
+#define VELO_EXP_BUF_BUDGET         (64 * MiB)  /* reply buffers per client */
+#define VELO_EXP_BUSY_SLACK         16  /* extra connections told BUSY */
+#define VELO_EXP_MAP_MAX_CALLS      65536       /* block-status calls per MAP */
+
+typedef struct VeloClient VeloClient;
+typedef struct VeloListener VeloListener;
+
+typedef struct VeloExport {
+    BlockExport common;
+    char *name;
+    uint32_t extent_size;
+    uint32_t max_conns;                 /* clients of this export at once */
+    bool writable;
+    uint64_t disk_size;                 /* fixed: resizing is not shared */
+    uint8_t disk_id[VELO_DISK_ID_SIZE];
+
+    /* Main thread only.  NULL once request_shutdown has run. */
+    VeloListener *listener;
+    uint32_t nclients;                  /* clients past the handshake */
+    QLIST_ENTRY(VeloExport) next;       /* in listener->exports */
+
+    /* Changed only in the main thread with common.ctx held. */
+    QLIST_HEAD(, VeloClient) clients;
+
+    /* The node is drained: start no request. */
+    bool quiescing;
+} VeloExport;
+
+/* All fields are main-thread only. */
+struct VeloListener {
+    char *key;                          /* socket_uri() of the address */
+    QIONetListener *qnl;                /* NULL once closed */
+    QLIST_HEAD(, VeloExport) exports;
+    QLIST_HEAD(, VeloClient) pending;   /* clients still in the handshake */
+    uint32_t nconns;                    /* all open connections */
+    QLIST_ENTRY(VeloListener) next;
+};
+
+/* Why the reader coroutine is parked; whoever clears it must wake it. */
+typedef enum VeloPark {
+    VELO_PARK_NONE,
+    VELO_PARK_SLOT,                     /* waits for a request to finish */
+    VELO_PARK_QUIESCE,                  /* waits for drained_end */
+    VELO_PARK_EXIT,                     /* waits for nb_requests == 0 */
+} VeloPark;
+
+/*
+ * Fields not marked otherwise are only touched with the client's current
+ * AioContext held: by its coroutines, which run there (in the main loop
+ * during the handshake), or by the main thread after aio_context_acquire.
+ */
+struct VeloClient {
+    VeloListener *listener;             /* main thread only */
+    VeloExport *exp;                    /* NULL during the handshake */
+    QIOChannelSocket *sioc;
+    QIOChannel *ioc;
+    Coroutine *reader;
+    QEMUTimer *hello_timer;             /* main thread only */
+    bool busy;                          /* over the listener's limit */
+    bool closing;                       /* socket shut down */
+    bool read_yielding;                 /* reader in qio_channel_yield() */
+    Coroutine *write_yielding;          /* writer in qio_channel_yield() */
+    VeloPark parked;
+    unsigned nb_requests;               /* request coroutines alive */
+    uint64_t inflight_bytes;            /* their reply buffer charge */
+    /* Protects sending frames on ioc: a frame goes out whole. */
+    CoMutex send_lock;
+    QLIST_ENTRY(VeloClient) next;       /* listener->pending, exp->clients */
+};
+
+/* --- export.c: listeners (main thread only) ---------------------------- */
+
+/* The export of @l named @name, or NULL. */
+VeloExport *velo_listener_find(VeloListener *l, const char *name);
+
+/* The connection limit of @l: the sum of its exports' max-connections. */
+uint64_t velo_listener_max_conns(VeloListener *l);
+
+/*
+ * Bring @l in line with its exports and connections after either changed.
+ * With no export left it closes the socket and the pending handshakes, and
+ * frees @l once its last connection is gone: don't use @l afterwards.
+ */
+void velo_listener_update(VeloListener *l);
+
+/* --- export-conn.c: connections --------------------------------------- */
+
+/* Serve a connection accepted on @l (main thread). */
+void velo_client_new(VeloListener *l, QIOChannelSocket *sioc);
+
+/*
+ * Shut the connection down; its coroutines then fail out and the client
+ * frees itself.  Idempotent.  Call with the client's AioContext held.
+ */
+void velo_client_close(VeloClient *c);
+
+#endif
