@@ -8,6 +8,9 @@
 
 -include config.mk
 
+empty :=
+space := $(empty) $(empty)
+
 SRCDIR     := $(CURDIR)
 BUILD      := $(SRCDIR)/build
 TREE       := $(BUILD)/qemu-src
@@ -15,6 +18,7 @@ QBUILD     := $(TREE)/build
 QEMU_CC    ?= cc
 JOBS       ?= $(shell nproc)
 
+FIRMWARE_DIRS := /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu
 QEMU_BINS  := qemu-system-x86_64 qemu-img qemu-io qemu-nbd storage-daemon/qemu-storage-daemon
 QEMU_CONFIGURE_FLAGS := \
 	--target-list=x86_64-softmmu --without-default-features --enable-tools \
@@ -22,7 +26,7 @@ QEMU_CONFIGURE_FLAGS := \
 	--enable-zstd --enable-linux-aio --enable-fdt=system --enable-slirp \
 	--enable-gnutls --enable-vhost-user --enable-vhost-user-blk-server \
 	--enable-attr --enable-malloc-trim \
-	--firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
+	--firmwarepath=$(subst $(space),:,$(FIRMWARE_DIRS))
 
 .PHONY: all qemu tools unit check clean distclean deps-check
 
@@ -64,6 +68,11 @@ qemu: $(QBUILD)/build.ninja
 	ninja -C $(QBUILD) -j$(JOBS) $(QEMU_BINS)
 	@mkdir -p $(BUILD)/bin
 	@for b in $(QEMU_BINS); do ln -sf $(QBUILD)/$$b $(BUILD)/bin/$$(basename $$b); done
+	@# Run from the build tree, QEMU looks for firmware under qemu-bundle/:
+	@# point the configured firmware directories there at Debian's packages.
+	@for d in $(FIRMWARE_DIRS); do \
+	  mkdir -p $(QBUILD)/qemu-bundle$$(dirname $$d) && \
+	  ln -sfn $$d $(QBUILD)/qemu-bundle$$d; done
 
 tools:
 	@$(MAKE) -s -C tests/unit

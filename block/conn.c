@@ -117,7 +117,8 @@ static int coroutine_fn velo_co_read_full(BDRVVeloState *s, void *buf,
             return -EIO;
         }
         if (n == 0) {
-            error_setg(errp, "server closed the connection");
+            error_setg(errp, "%s", s->timeout_reason ? s->timeout_reason :
+                       "server closed the connection");
             return -EIO;
         }
         s->last_rx_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
@@ -163,10 +164,17 @@ static int coroutine_fn velo_co_read_frame(BDRVVeloState *s, uint32_t limit,
     return 0;
 }
 
+/*
+ * Send one frame.  The channel is pinned for the duration, since a drop may
+ * replace s->ioc while we are parked in the write; *@used (if not NULL)
+ * returns it with a reference, so the caller can shut it down on failure.
+ */
 static int coroutine_fn velo_co_send(BDRVVeloState *s, uint16_t type,
                                      uint64_t handle, const uint8_t *payload,
-                                     size_t len, Error **errp)
+                                     size_t len, QIOChannel **used,
+                                     Error **errp)
 {
+    QIOChannel *ioc;
     uint8_t hdr[VELO_HDR_SIZE];
     VeloHdr h = { .type = type, .handle = handle, .length = len };
     struct iovec iov[2] = {
@@ -177,16 +185,23 @@ static int coroutine_fn velo_co_send(BDRVVeloState *s, uint16_t type,
 
     velo_hdr_encode(hdr, &h);
     qemu_co_mutex_lock(&s->send_mutex);
-    if (!s->ioc) {
+    ioc = s->ioc;
+    if (!ioc) {
+        qemu_co_mutex_unlock(&s->send_mutex);
         error_setg(errp, "not connected");
-        ret = -EIO;
-    } else {
-        ret = qio_channel_writev_all(s->ioc, iov, len ? 2 : 1, errp);
-        if (ret == 0) {
-            s->stats.bytes_wire += sizeof(hdr) + len;
-        }
+        return -EIO;
+    }
+    object_ref(OBJECT(ioc));
+    ret = qio_channel_writev_all(ioc, iov, len ? 2 : 1, errp);
+    if (ret == 0) {
+        s->stats.bytes_wire += sizeof(hdr) + len;
     }
     qemu_co_mutex_unlock(&s->send_mutex);
+    if (used) {
+        *used = ioc;
+    } else {
+        object_unref(OBJECT(ioc));
+    }
     return ret < 0 ? -EIO : 0;
 }
 
@@ -207,8 +222,12 @@ static void velo_conn_drop(BDRVVeloState *s, uint64_t bad_handle)
 
     trace_velo_conn_drop(s, s->last_error ? s->last_error : "");
     if (s->ioc) {
+        /*
+         * The reader is not parked on the channel (it is the one calling us,
+         * or there is none), but senders may be: they hold their own
+         * references and the shutdown makes their writes fail at once.
+         */
         qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
-        qio_channel_detach_aio_context(s->ioc);
         object_unref(OBJECT(s->sioc));
         s->sioc = NULL;
         s->ioc = NULL;
@@ -218,6 +237,7 @@ static void velo_conn_drop(BDRVVeloState *s, uint64_t bad_handle)
     }
     s->connected = false;
     s->handshaking = false;
+    s->timeout_reason = NULL;
     s->inflight = 0;
 
     g_hash_table_iter_init(&it, s->reqs);
@@ -225,7 +245,9 @@ static void velo_conn_drop(BDRVVeloState *s, uint64_t bad_handle)
         req->done = true;
         req->ret = req->handle == bad_handle ? -EPROTO : -ECONNRESET;
         g_hash_table_iter_remove(&it);
-        aio_co_wake(req->co);
+        if (req->waiting) {
+            aio_co_wake(req->co);
+        }
     }
     qemu_co_enter_all(&s->slot_wait, NULL);
 }
@@ -246,7 +268,7 @@ static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
     hello->features = 0;
     g_strlcpy(hello->name, s->export_name, sizeof(hello->name));
     len = velo_hello_encode(buf, hello);
-    ret = velo_co_send(s, VELO_MSG_HELLO, 0, buf, len, errp);
+    ret = velo_co_send(s, VELO_MSG_HELLO, 0, buf, len, NULL, errp);
     if (ret < 0) {
         return ret;
     }
@@ -360,7 +382,9 @@ static bool velo_dispatch(BDRVVeloState *s, VeloHdr *h, uint8_t **payload,
     g_hash_table_remove(s->reqs, &h->handle);
     s->inflight--;
     qemu_co_enter_next(&s->slot_wait, NULL);
-    aio_co_wake(req->co);
+    if (req->waiting) {
+        aio_co_wake(req->co);
+    }
     return true;
 }
 
@@ -431,6 +455,19 @@ static void coroutine_fn velo_ping_entry(void *opaque)
     bdrv_dec_in_flight(s->bs);
 }
 
+static void coroutine_fn velo_wake_waiters_entry(void *opaque)
+{
+    BDRVVeloState *s = opaque;
+
+    /*
+     * In coroutine context this only queues the waiters to run after us, so
+     * one that waits again lands in the (then empty) queue and is not
+     * re-entered in a loop, as qemu_co_enter_all() outside a coroutine
+     * would do.
+     */
+    qemu_co_queue_restart_all(&s->conn_wait);
+}
+
 static void velo_tick(void *opaque)
 {
     BDRVVeloState *s = opaque;
@@ -438,11 +475,13 @@ static void velo_tick(void *opaque)
 
     if (s->handshaking && now - s->conn_start_ns > VELO_HANDSHAKE_NS) {
         trace_velo_conn_timeout(s, "handshake");
+        s->timeout_reason = "no answer to the handshake within 10 s";
         qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
     } else if (s->connected && g_hash_table_size(s->reqs)) {
         int64_t quiet = now - s->last_rx_ns;
         if (quiet > VELO_STALL_DEAD_NS) {
             trace_velo_conn_timeout(s, "no data from server");
+            s->timeout_reason = "no data from the server for 10 s (link down?)";
             qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
         } else if (quiet > VELO_STALL_PING_NS && !s->ping_sent) {
             s->ping_sent = true;
@@ -451,7 +490,9 @@ static void velo_tick(void *opaque)
         }
     }
     /* Let waiters re-check their deadlines. */
-    qemu_co_enter_all(&s->conn_wait, NULL);
+    if (!qemu_co_queue_empty(&s->conn_wait)) {
+        aio_co_enter(s->ctx, qemu_coroutine_create(velo_wake_waiters_entry, s));
+    }
     timer_mod(s->tick, now + NANOSECONDS_PER_SECOND);
 }
 
@@ -573,6 +614,7 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
                                  Error **errp)
 {
     VeloReq req = { .type = type, .co = qemu_coroutine_self() };
+    QIOChannel *used = NULL;
     int ret;
 
     for (;;) {
@@ -592,14 +634,22 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
         s->inflight++;
         g_hash_table_insert(s->reqs, &req.handle, &req);
         trace_velo_request(s, velo_msg_name(type), req.handle);
-        ret = velo_co_send(s, type, req.handle, reqbuf, req_len, &local_err);
-        if (ret < 0 && !req.done) {
+        ret = velo_co_send(s, type, req.handle, reqbuf, req_len, &used,
+                           &local_err);
+        if (ret < 0 && !req.done && used) {
             /* The reader will notice the broken socket; wait for its drop. */
-            qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+            qio_channel_shutdown(used, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+        }
+        if (used) {
+            object_unref(OBJECT(used));
+            used = NULL;
         }
         error_free(local_err);
+        /* Only the reader (a reply) or a drop ends this wait. */
         while (!req.done) {
+            req.waiting = true;
             qemu_coroutine_yield();
+            req.waiting = false;
         }
         if (req.ret == -ECONNRESET) {
             continue;

@@ -32,6 +32,7 @@ typedef struct VeloReq {
     uint64_t handle;
     uint16_t type;
     Coroutine *co;              /* the coroutine waiting for the reply */
+    bool waiting;               /* co is parked waiting for done: wake it */
     bool done;
     int ret;                    /* 0, -errno, or -ECONNRESET: resend */
     VeloHdr hdr;                /* reply header */
@@ -115,6 +116,7 @@ typedef struct BDRVVeloState {
     bool ping_sent;
     unsigned attempts;          /* connection attempts since the last success */
     char *last_error;           /* why the last attempt or connection failed */
+    const char *timeout_reason; /* set when the tick shut the channel down */
     QEMUTimer *tick;            /* 1 s: stalls, handshake timeout, deadlines */
 
     /* Extents (fetch.c). */

@@ -20,6 +20,12 @@ REPO = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(__file__))
 VELO_LINK = os.path.join(REPO, 'tests', 'wan', 'velo-link')
 
 
+def rm(path: str):
+    """Remove @path if it exists."""
+    if os.path.exists(path):
+        os.remove(path)
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1 (racy, but fine on a test machine)."""
     with socket.socket() as s:
@@ -44,8 +50,9 @@ class Export:
 
     def __init__(self, img: str, fmt: str, addr: dict, name: str = 'disk0',
                  instance: str = 'onprem', extent_size: int = 65536,
-                 extra: tuple = ()):
+                 extra: tuple = (), read_only: bool = True):
         self.img, self.fmt, self.addr, self.name = img, fmt, addr, name
+        self.read_only = 'on' if read_only else 'off'
         self.instance = instance
         self.extent_size = extent_size
         self.extra = extra
@@ -54,8 +61,10 @@ class Export:
     def start(self):
         addr = ','.join(f'addr.{k}={v}' for k, v in self.addr.items())
         self.qsd = iotests.QemuStorageDaemon(
-            '--blockdev', f'file,node-name=file0,filename={self.img}',
-            '--blockdev', f'{self.fmt},node-name=fmt0,file=file0',
+            '--blockdev', f'file,node-name=file0,filename={self.img},'
+                          f'read-only={self.read_only}',
+            '--blockdev', f'{self.fmt},node-name=fmt0,file=file0,'
+                          f'read-only={self.read_only}',
             '--export', f'velo,id={self.name},node-name=fmt0,{addr},'
                         f'extent-size={self.extent_size}',
             *self.extra, instance_id=self.instance, qmp=True)
@@ -152,6 +161,7 @@ def velo_stats(vm, node: str) -> dict:
 def filter_velo(msg: str) -> str:
     """Filter values that change between runs (ports, paths)."""
     msg = iotests.filter_testfiles(msg)
+    msg = msg.replace(iotests.sock_dir, 'SOCK_DIR')
     msg = re.sub(r'127\.0\.0\.1:\d+', '127.0.0.1:PORT', msg)
     msg = re.sub(r"'port': '\d+'", "'port': 'PORT'", msg)
     msg = re.sub(r'"port": "\d+"', '"port": "PORT"', msg)
@@ -159,6 +169,27 @@ def filter_velo(msg: str) -> str:
 
 
 def io(vm, node: str, cmd: str):
-    """Run a qemu-io command on @node through HMP and log its output."""
+    """
+    Run a qemu-io command on @node through HMP.  qemu-io prints to the VM's
+    stdout, so its output reaches the golden output through
+    shutdown_log(); anything HMP itself answers is logged here.
+    """
     r = vm.hmp_qemu_io(node, cmd)
-    iotests.log(iotests.filter_qemu_io(r.get('return', str(r))).rstrip())
+    if r.get('return') != '':
+        iotests.log(filter_velo(str(r)))
+
+
+def shutdown_log(vm):
+    """Shut @vm down and log what it printed (qemu-io output, warnings)."""
+    vm.shutdown()
+    out = iotests.filter_qemu_io(vm.get_log() or '')
+    out = re.sub(r'qemu-system-x86_64: ', 'qemu: ', out)
+    out = '\n'.join(l for l in out.splitlines() if not l.startswith('[I '))
+    iotests.log(filter_velo(out).rstrip())
+
+
+def qemu_io_nofmt(*args: str) -> 'subprocess.CompletedProcess[str]':
+    """qemu-io without the test's -f option (for json: and velo:// names)."""
+    return subprocess.run(iotests.qemu_io_args_no_fmt + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, check=False)
