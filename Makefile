@@ -65,7 +65,7 @@ $(QBUILD)/build.ninja: $(TREE)/.velo-prepared config.mk
 
 # 4. Build; ninja decides what is stale.
 qemu: $(QBUILD)/build.ninja
-	ninja -C $(QBUILD) -j$(JOBS) $(QEMU_BINS)
+	CCACHE_BASEDIR=$(BUILD) ninja -C $(QBUILD) -j$(JOBS) $(QEMU_BINS)
 	@mkdir -p $(BUILD)/bin
 	@for b in $(QEMU_BINS); do ln -sf $(QBUILD)/$$b $(BUILD)/bin/$$(basename $$b); done
 	@# Run from the build tree, QEMU looks for firmware under qemu-bundle/:
