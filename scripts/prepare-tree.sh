@@ -31,7 +31,7 @@ link "$repo/qapi/velo.json" "$tree/qapi/velo.json"
 for p in "$repo"/patches/*.patch; do
     stamp="$tree/.velo-applied-$(basename "$p" .patch)"
     [ -f "$stamp" ] && continue
-    patch -d "$tree" -p1 --forward --quiet < "$p"
+    patch -d "$tree" -p1 --forward --batch --quiet < "$p"
     touch "$stamp"
 done
 echo "prepare-tree: $tree is ready"
