@@ -282,8 +282,11 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
     velo_run_co(bs, velo_open_connect_entry, &o);
     if (!o.connected) {
         if (access(s->cache_path, F_OK) != 0) {
-            error_setg(errp, "cannot connect to velo server for export '%s': "
-                       "%s", s->export_name,
+            g_autofree char *within = s->open_timeout ?
+                g_strdup_printf(" within %u s (open-timeout)", s->open_timeout) :
+                g_strdup("");
+            error_setg(errp, "cannot connect to velo server for export '%s'%s: "
+                       "%s", s->export_name, within,
                        s->last_error ? s->last_error : "not connected");
             ret = -EIO;
             goto fail;
