@@ -35,17 +35,21 @@ static int velo_cache_create(BDRVVeloState *s, Error **errp)
     velo_cache_hdr_init(&s->chdr, s->disk_size, s->extent_size, s->disk_id,
                         s->export_name);
     velo_cache_hdr_encode(hdr, &s->chdr);
-    ret = blk_truncate(s->cache_blk, velo_cache_file_size(&s->chdr), false,
-                       PREALLOC_MODE_OFF, 0, errp);
+    /* Header first: a crash then leaves a short file that opens fine. */
+    ret = blk_truncate(s->cache_blk, VELO_CACHE_HDR_SIZE, false,
+                       PREALLOC_MODE_OFF, 0, NULL);
     if (ret == 0) {
         ret = blk_pwrite(s->cache_blk, 0, VELO_CACHE_HDR_SIZE, hdr, 0);
-        if (ret == 0) {
-            ret = blk_flush(s->cache_blk);
-        }
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "cannot initialise cache file '%s'",
-                             s->cache_path);
-        }
+    }
+    if (ret == 0) {
+        ret = blk_flush(s->cache_blk);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot initialise cache file '%s'",
+                         s->cache_path);
+    } else {
+        ret = blk_truncate(s->cache_blk, velo_cache_file_size(&s->chdr), false,
+                           PREALLOC_MODE_OFF, 0, errp);
     }
     qemu_vfree(hdr);
     trace_velo_cache_create(s, s->cache_path, s->chdr.n_extents);
@@ -174,10 +178,17 @@ int velo_cache_open(BDRVVeloState *s, Error **errp)
         return -EINVAL;
     }
     if ((uint64_t)size < velo_cache_file_size(&h)) {
-        error_setg(errp, "cache file '%s' is truncated (%" PRId64 " of %"
-                   PRIu64 " bytes); delete it to start afresh",
-                   s->cache_path, size, velo_cache_file_size(&h));
-        return -EINVAL;
+        /*
+         * Short (a crash during creation, or someone truncated it): what is
+         * missing reads as zeros, i.e. UNKNOWN index entries.  Grow it back.
+         */
+        ret = blk_truncate(s->cache_blk, velo_cache_file_size(&h), false,
+                           PREALLOC_MODE_OFF, 0, errp);
+        if (ret < 0) {
+            error_prepend(errp, "cache file '%s' is short and can't be "
+                          "extended: ", s->cache_path);
+            return ret;
+        }
     }
     s->chdr = h;
     if (!s->have_geometry) {
@@ -214,29 +225,47 @@ static int coroutine_fn velo_cache_put_entry(BDRVVeloState *s, uint64_t idx,
 
 int coroutine_fn velo_cache_write_index(BDRVVeloState *s)
 {
-    uint64_t n = s->chdr.n_extents, i;
-    g_autofree uint8_t *buf = g_malloc(n * VELO_CACHE_ENTRY_SIZE + 1);
+    const uint64_t per_chunk = (1 << 20) / VELO_CACHE_ENTRY_SIZE;
+    uint64_t n = s->chdr.n_extents, first, i;
+    g_autofree uint8_t *buf = g_malloc(per_chunk * VELO_CACHE_ENTRY_SIZE);
+    int ret;
 
-    for (i = 0; i < n; i++) {
-        velo_cache_entry_encode(buf + i * VELO_CACHE_ENTRY_SIZE, i,
-                                velo_extmap_get(s->map, i), s->crc[i]);
+    for (first = 0; first < n; first += per_chunk) {
+        uint64_t cnt = MIN(per_chunk, n - first);
+        for (i = 0; i < cnt; i++) {
+            velo_cache_entry_encode(buf + i * VELO_CACHE_ENTRY_SIZE, first + i,
+                                    velo_extmap_get(s->map, first + i),
+                                    s->crc[first + i]);
+        }
+        ret = blk_co_pwrite(s->cache_blk,
+                            velo_cache_entry_offset(&s->chdr, first),
+                            cnt * VELO_CACHE_ENTRY_SIZE, buf, 0);
+        if (ret < 0) {
+            return ret;
+        }
     }
-    return blk_co_pwrite(s->cache_blk, s->chdr.index_offset,
-                         n * VELO_CACHE_ENTRY_SIZE, buf, 0);
+    return 0;
 }
 
-int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf)
+int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf,
+                                 bool *raced)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
     VeloExtState st = velo_extmap_get(s->map, idx);
+    uint64_t gen = s->write_gen;
     int ret;
 
     ret = blk_co_pread(s->cache_blk, velo_cache_data_offset(&s->chdr, idx),
                        len, buf, 0);
+    *raced = s->write_gen != gen || velo_extmap_get(s->map, idx) != st;
     if (ret < 0) {
         return ret;
     }
     if (velo_cache_crc(buf, len) != s->crc[idx]) {
+        if (*raced) {
+            /* A guest write changed the extent under us: read it again. */
+            return -EAGAIN;
+        }
         trace_velo_cache_bad_crc(s, idx, st);
         if (st == VELO_EXT_CACHED) {
             /* A clean copy that doesn't check out is a miss: refetch it. */
@@ -277,6 +306,7 @@ int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
     int64_t off = velo_cache_data_offset(&s->chdr, idx);
     int ret;
 
+    s->write_gen++;         /* before any yield: readers must notice */
     if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {
         ret = velo_cache_put_entry(s, idx, VELO_EXT_DIRTY, crc);
         if (ret == 0) {
@@ -291,6 +321,7 @@ int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
     if (ret == 0) {
         s->crc[idx] = crc;
     }
+    s->write_gen++;
     return ret;
 }
 

@@ -105,6 +105,7 @@ bool velo_cache_hdr_decode(const uint8_t *buf, VeloCacheHdr *h,
         h->extent_size < 4096 || h->extent_size > (4u << 20) ||
         (h->extent_size & (h->extent_size - 1)) ||
         h->disk_size > (UINT64_C(1) << 62) ||
+        h->n_extents > (UINT64_C(1) << 28) ||
         h->n_extents != (h->disk_size + h->extent_size - 1) / h->extent_size ||
         h->index_offset != VELO_CACHE_HDR_SIZE) {
         *why = "velo cache file header has an inconsistent layout";

@@ -41,13 +41,16 @@
  * runs in a detached thread.  The attempt is shared by the thread and the
  * manager coroutine; the last one to drop its reference frees it.
  */
-typedef struct VeloConnectAttempt {
+struct VeloConnectAttempt {
     SocketAddress *addr;
-    Coroutine *co;                  /* woken when done */
+    QemuMutex lock;                 /* Protects co, done and abandoned. */
+    Coroutine *co;                  /* woken when done, unless abandoned */
+    bool done;
+    bool abandoned;                 /* the node stopped waiting for us */
     QIOChannelSocket *sioc;         /* result on success */
     Error *err;                     /* result on failure */
     int refcnt;                     /* atomic */
-} VeloConnectAttempt;
+};
 
 static void connect_attempt_unref(VeloConnectAttempt *a)
 {
@@ -57,6 +60,7 @@ static void connect_attempt_unref(VeloConnectAttempt *a)
             object_unref(OBJECT(a->sioc));
         }
         error_free(a->err);
+        qemu_mutex_destroy(&a->lock);
         g_free(a);
     }
 }
@@ -71,7 +75,12 @@ static void *connect_thread(void *opaque)
     } else {
         a->sioc = sioc;
     }
-    aio_co_wake(a->co);
+    qemu_mutex_lock(&a->lock);
+    a->done = true;
+    if (!a->abandoned) {
+        aio_co_wake(a->co);
+    }
+    qemu_mutex_unlock(&a->lock);
     connect_attempt_unref(a);
     return NULL;
 }
@@ -86,9 +95,18 @@ static QIOChannelSocket *coroutine_fn velo_co_connect_socket(BDRVVeloState *s,
     a->addr = QAPI_CLONE(SocketAddress, s->saddr);
     a->co = qemu_coroutine_self();
     a->refcnt = 2;
+    qemu_mutex_init(&a->lock);
+    s->connecting = a;
     qemu_thread_create(&thread, "velo-connect", connect_thread, a,
                        QEMU_THREAD_DETACHED);
     qemu_coroutine_yield();
+    s->connecting = NULL;
+    if (a->abandoned) {
+        /* velo_conn_stop() woke us; the thread frees its result later. */
+        connect_attempt_unref(a);
+        error_setg(errp, "connection attempt abandoned: the node is closing");
+        return NULL;
+    }
     sioc = a->sioc;
     a->sioc = NULL;
     if (!sioc) {
@@ -186,7 +204,7 @@ static int coroutine_fn velo_co_send(BDRVVeloState *s, uint16_t type,
     velo_hdr_encode(hdr, &h);
     qemu_co_mutex_lock(&s->send_mutex);
     ioc = s->ioc;
-    if (!ioc) {
+    if (!ioc || (type != VELO_MSG_HELLO && !s->connected)) {
         qemu_co_mutex_unlock(&s->send_mutex);
         error_setg(errp, "not connected");
         return -EIO;
@@ -210,7 +228,7 @@ static int coroutine_fn velo_co_send(BDRVVeloState *s, uint16_t type,
 static void velo_set_error(BDRVVeloState *s, Error *err)
 {
     g_free(s->last_error);
-    s->last_error = g_strdup(error_get_pretty(err));
+    s->last_error = g_strdup(err ? error_get_pretty(err) : "unknown error");
     error_free(err);
 }
 
@@ -284,7 +302,7 @@ static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
         }
         error_setg(errp, "server refused export '%s': %s (%s)",
                    s->export_name, msg, velo_status_name(h.status));
-        return velo_status_to_errno(h.status);
+        return velo_status_to_errno(h.status) ?: -EIO;
     }
     if (h.type != VELO_MSG_HELLO_REPLY) {
         error_setg(errp, "protocol error from server: expected HELLO_REPLY, "
@@ -395,7 +413,7 @@ static void coroutine_fn velo_conn_entry(void *opaque)
     while (!s->closing) {
         Error *err = NULL;
         g_autofree uint8_t *payload = NULL;
-        VeloHdr h;
+        VeloHdr h = { 0 };
         int ret;
 
         if (!s->connected) {
@@ -525,6 +543,19 @@ void velo_conn_stop(BDRVVeloState *s)
         if (s->conn_co_sleeping) {
             qemu_co_sleep_wake(&s->conn_sleep);
         }
+        if (s->connecting) {
+            /* Don't wait minutes for a hanging connect(): walk away. */
+            VeloConnectAttempt *a = s->connecting;
+            bool wake;
+
+            qemu_mutex_lock(&a->lock);
+            wake = !a->done;
+            a->abandoned = wake;
+            qemu_mutex_unlock(&a->lock);
+            if (wake) {
+                aio_co_wake(s->conn_co);
+            }
+        }
         AIO_WAIT_WHILE(s->ctx, s->conn_co != NULL);
     }
     if (s->reqs) {
@@ -615,6 +646,7 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
 {
     VeloReq req = { .type = type, .co = qemu_coroutine_self() };
     QIOChannel *used = NULL;
+    int64_t first_reset_ns = 0;
     int ret;
 
     for (;;) {
@@ -631,6 +663,10 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
         req.handle = s->next_handle++;
         req.done = false;
         req.ret = 0;
+        if (g_hash_table_size(s->reqs) == 0) {
+            /* Silence is measured from when the link became busy. */
+            s->last_rx_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        }
         s->inflight++;
         g_hash_table_insert(s->reqs, &req.handle, &req);
         trace_velo_request(s, velo_msg_name(type), req.handle);
@@ -652,6 +688,19 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
             req.waiting = false;
         }
         if (req.ret == -ECONNRESET) {
+            int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+            if (!first_reset_ns) {
+                first_reset_ns = now;
+            } else if (now - first_reset_ns >
+                       (int64_t)s->reconnect_delay * NANOSECONDS_PER_SECOND) {
+                /* The server keeps dropping us on this very request. */
+                error_setg(errp, "velo server for export '%s' dropped the "
+                           "connection on every try of this %s for %u s "
+                           "(reconnect-delay): %s", s->export_name,
+                           velo_msg_name(type), s->reconnect_delay,
+                           s->last_error ? s->last_error : "?");
+                return -EIO;
+            }
             continue;
         }
         break;

@@ -323,7 +323,8 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
                 b->refcnt++;
                 qemu_co_queue_wait(&b->waiters, NULL);
                 *src = SRC_FETCH;
-                if (b->ret < 0) {
+                if (b->ret < 0 && b->buf) {
+                    /* A failed fetch fails its readers; a failed write doesn't. */
                     int ret = b->ret;
                     busy_unref(b);
                     return ret;
@@ -352,9 +353,12 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
         }
         if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {
             uint8_t *buf = qemu_blockalign(NULL, s->extent_size);
-            int ret = velo_cache_read(s, idx, buf);
+            bool raced;
+            int ret = velo_cache_read(s, idx, buf, &raced);
             if (ret == 0) {
-                ram_put(s, idx, buf);
+                if (!raced) {
+                    ram_put(s, idx, buf);
+                }
                 qemu_iovec_from_buf(qiov, qoff, buf + in_off, len);
                 *src = MAX(*src, SRC_CACHE);
             }
@@ -362,7 +366,7 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
             if (ret != -EAGAIN) {
                 return ret;
             }
-            continue;       /* failed its check: now DATA, fetch it */
+            continue;       /* raced with a write, or failed its check */
         }
         velo_start_fetches(s, idx, 1, false);
     }
@@ -426,7 +430,8 @@ static int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
             return 0;
         }
         if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {
-            ret = velo_cache_read(s, idx, buf);
+            bool raced;
+            ret = velo_cache_read(s, idx, buf, &raced);
             if (ret != -EAGAIN) {
                 return ret;
             }
@@ -550,7 +555,12 @@ int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp)
     trace_velo_map_loaded(s, s->map->count[VELO_EXT_DATA],
                           s->map->count[VELO_EXT_ZERO]);
     s->map_loaded = true;
-    return velo_cache_write_index(s);
+    ret = velo_cache_write_index(s);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot write the index of cache file "
+                         "'%s'", s->cache_path);
+    }
+    return ret;
 }
 
 void velo_fetch_init(BDRVVeloState *s)

@@ -202,6 +202,11 @@ bool velo_hello_reply_decode(const uint8_t *p, size_t len,
     if (m->disk_size > VELO_MAX_DISK_SIZE) {
         return fail(why, "disk size too large");
     }
+    if ((m->disk_size + m->extent_size - 1) / m->extent_size >
+        VELO_MAX_EXTENTS) {
+        return fail(why, "disk has too many extents (over 2^28): use a "
+                    "larger extent-size on the export");
+    }
     if (m->max_payload < m->extent_size + VELO_READ_OVERHEAD ||
         m->max_payload > VELO_MAX_PAYLOAD_LIMIT) {
         return fail(why, "max-payload out of range");

@@ -32,6 +32,7 @@
 #define VELO_HELLO_REPLY_SIZE   56
 #define VELO_READ_OVERHEAD      64              /* max-payload - max READ length */
 #define VELO_DISK_ID_SIZE       16
+#define VELO_MAX_EXTENTS        (UINT64_C(1) << 28)   /* per disk */
 
 typedef enum VeloMsgType {
     VELO_MSG_HELLO = 1,

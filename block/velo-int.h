@@ -27,6 +27,8 @@
 #define VELO_HANDSHAKE_NS       (10 * NANOSECONDS_PER_SECOND)
 #define VELO_FETCH_BATCH        (1u << 20)      /* bytes per READ, at most */
 
+typedef struct VeloConnectAttempt VeloConnectAttempt;
+
 /* A request awaiting its reply (conn.c). */
 typedef struct VeloReq {
     uint64_t handle;
@@ -100,6 +102,7 @@ typedef struct BDRVVeloState {
     bool handshaking;
     bool closing;
     Coroutine *conn_co;         /* connection manager and reply reader */
+    VeloConnectAttempt *connecting; /* conn_co waits for this connect thread */
     bool conn_co_sleeping;      /* conn_co is in its back-off sleep */
     QemuCoSleep conn_sleep;
     CoMutex send_mutex;         /* Protects sending frames on ioc. */
@@ -135,6 +138,7 @@ typedef struct BDRVVeloState {
     BlockBackend *cache_blk;
     VeloCacheHdr chdr;
     uint32_t *crc;              /* per extent: CRC-32 of its cached data */
+    uint64_t write_gen;         /* bumped by every guest write to the file */
 
     VeloStats stats;
 } BDRVVeloState;
@@ -184,10 +188,12 @@ int coroutine_fn velo_cache_write_index(BDRVVeloState *s);
 
 /*
  * Read extent @idx (CACHED or DIRTY) into @buf and check it.  Returns 0,
- * -EAGAIN if a clean extent failed its check (it is now UNKNOWN: refetch),
- * or another -errno.
+ * -EAGAIN to retry (a clean extent failed its check and is now DATA, or a
+ * guest write raced with the read), or another -errno.  *@raced tells
+ * whether a guest write ran meanwhile (then @buf must not be cached).
  */
-int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf);
+int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf,
+                                 bool *raced);
 
 /* Store a fetched clean extent: data first, then its CACHED entry. */
 int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,

@@ -277,6 +277,14 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
     if (ret < 0) {
         goto fail;
     }
+    if (s->write_mode == VELO_WRITE_MODE_READ_ONLY) {
+        ret = bdrv_apply_auto_read_only(bs, "velo: write-mode=read-only "
+                                        "needs read-only=on (or "
+                                        "auto-read-only=on)", errp);
+        if (ret < 0) {
+            goto fail;
+        }
+    }
 
     velo_conn_start(s);
     velo_run_co(bs, velo_open_connect_entry, &o);

@@ -128,6 +128,13 @@ static void test_hello_reply(void)
     in.disk_size = UINT64_MAX;
     velo_hello_reply_encode(buf, &in);
     g_assert_false(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+
+    /* 2^62 bytes in 4 KiB extents: too many extents for a client to track. */
+    in.disk_size = 1ull << 62;
+    in.extent_size = 4096;
+    velo_hello_reply_encode(buf, &in);
+    g_assert_false(velo_hello_reply_decode(buf, sizeof(buf), 0, &out, &why));
+    g_assert_nonnull(strstr(why, "too many extents"));
 }
 
 static void test_error(void)
