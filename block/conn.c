@@ -128,7 +128,10 @@ static int coroutine_fn velo_co_read_full(BDRVVeloState *s, void *buf,
     while (len) {
         ssize_t n = qio_channel_read(s->ioc, (char *)p, len, errp);
         if (n == QIO_CHANNEL_ERR_BLOCK) {
+            /* Parked here, conn_co may be moved to another AioContext. */
+            s->conn_in_read = qemu_coroutine_self() == s->conn_co;
             qio_channel_yield(s->ioc, G_IO_IN);
+            s->conn_in_read = false;
             continue;
         }
         if (n < 0) {
@@ -416,6 +419,13 @@ static void coroutine_fn velo_conn_entry(void *opaque)
         VeloHdr h = { 0 };
         int ret;
 
+        if (!s->connected && s->drained) {
+            /* No new connection while drained; velo_conn_drain_end() resumes us. */
+            s->conn_parked = true;
+            qemu_coroutine_yield();
+            s->conn_parked = false;
+            continue;
+        }
         if (!s->connected) {
             s->attempts++;
             ret = velo_co_connect_once(s, &err);
@@ -425,6 +435,9 @@ static void coroutine_fn velo_conn_entry(void *opaque)
                 qemu_co_enter_all(&s->conn_wait, NULL);
                 if (s->closing) {
                     break;
+                }
+                if (s->drained) {
+                    continue;       /* park instead of sleeping */
                 }
                 /* Back off: 0.1 s doubling to 2 s. */
                 s->conn_co_sleeping = true;
@@ -486,6 +499,24 @@ static void coroutine_fn velo_wake_waiters_entry(void *opaque)
     qemu_co_queue_restart_all(&s->conn_wait);
 }
 
+/* Stop waiting for a connect thread that may hang; it cleans up later. */
+static void velo_conn_abandon_connect(BDRVVeloState *s)
+{
+    VeloConnectAttempt *a = s->connecting;
+    bool wake;
+
+    if (!a) {
+        return;
+    }
+    qemu_mutex_lock(&a->lock);
+    wake = !a->done;
+    a->abandoned = wake;
+    qemu_mutex_unlock(&a->lock);
+    if (wake) {
+        aio_co_wake(s->conn_co);
+    }
+}
+
 static void velo_tick(void *opaque)
 {
     BDRVVeloState *s = opaque;
@@ -543,19 +574,7 @@ void velo_conn_stop(BDRVVeloState *s)
         if (s->conn_co_sleeping) {
             qemu_co_sleep_wake(&s->conn_sleep);
         }
-        if (s->connecting) {
-            /* Don't wait minutes for a hanging connect(): walk away. */
-            VeloConnectAttempt *a = s->connecting;
-            bool wake;
-
-            qemu_mutex_lock(&a->lock);
-            wake = !a->done;
-            a->abandoned = wake;
-            qemu_mutex_unlock(&a->lock);
-            if (wake) {
-                aio_co_wake(s->conn_co);
-            }
-        }
+        velo_conn_abandon_connect(s);
         AIO_WAIT_WHILE(s->ctx, s->conn_co != NULL);
     }
     if (s->reqs) {
@@ -566,9 +585,33 @@ void velo_conn_stop(BDRVVeloState *s)
     s->last_error = NULL;
 }
 
+/*
+ * Drained: park conn_co where it can be moved.  While connected it waits in
+ * velo_co_read_full() (replies must keep flowing so the drain can finish);
+ * otherwise we cut short its back-off sleep or connect attempt so that it
+ * parks at the top of its loop until velo_conn_drain_end().
+ */
+void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s)
+{
+    s->drained = true;
+    if (s->conn_co_sleeping) {
+        qemu_co_sleep_wake(&s->conn_sleep);
+    }
+    velo_conn_abandon_connect(s);
+}
+
+void coroutine_fn velo_conn_drain_end(BDRVVeloState *s)
+{
+    s->drained = false;
+    if (s->conn_parked) {
+        aio_co_schedule(s->ctx, s->conn_co);
+    }
+}
+
 void velo_conn_detach(BDRVVeloState *s)
 {
     if (s->ioc) {
+        /* Forgets the parked reader's fd handler; attach re-arms it. */
         qio_channel_detach_aio_context(s->ioc);
     }
     if (s->tick) {
@@ -588,9 +631,14 @@ void velo_conn_attach(BDRVVeloState *s, AioContext *ctx)
         timer_mod(s->tick, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
                   NANOSECONDS_PER_SECOND);
     }
-    if (s->conn_co) {
-        /* The reader may be parked in qio_channel_yield on the old context. */
-        aio_co_wake(s->conn_co);
+    if (s->conn_co && s->conn_in_read) {
+        /*
+         * Resume the reader in the new context: it returns from
+         * qio_channel_yield(), finds nothing to read and yields again, now
+         * with its fd handler in @ctx.  Parked at the top of its loop it
+         * stays parked until the drain ends.
+         */
+        aio_co_schedule(ctx, s->conn_co);
     }
 }
 

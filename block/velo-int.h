@@ -104,6 +104,9 @@ typedef struct BDRVVeloState {
     Coroutine *conn_co;         /* connection manager and reply reader */
     VeloConnectAttempt *connecting; /* conn_co waits for this connect thread */
     bool conn_co_sleeping;      /* conn_co is in its back-off sleep */
+    bool conn_in_read;          /* conn_co is parked waiting for input */
+    bool conn_parked;           /* conn_co is parked while drained */
+    bool drained;
     QemuCoSleep conn_sleep;
     CoMutex send_mutex;         /* Protects sending frames on ioc. */
     GHashTable *reqs;           /* handle -> VeloReq *, awaiting replies */
@@ -168,6 +171,10 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
                                  const uint8_t *req, size_t req_len,
                                  uint8_t **payload, uint32_t *len,
                                  Error **errp);
+
+/* Park the connection manager for a drain, and let it go again. */
+void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s);
+void coroutine_fn velo_conn_drain_end(BDRVVeloState *s);
 
 /* Move the connection to a new AioContext / away from the old one. */
 void velo_conn_attach(BDRVVeloState *s, AioContext *ctx);

@@ -30,6 +30,7 @@
 #include "qemu/uri.h"
 #include "block/block_int.h"
 #include "block/qdict.h"
+#include "sysemu/block-backend.h"
 #include "velo-int.h"
 #include "trace.h"
 
@@ -405,7 +406,19 @@ static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
 
 static void velo_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
 {
-    velo_conn_attach(bs->opaque, ctx);
+    BDRVVeloState *s = bs->opaque;
+
+    velo_conn_attach(s, ctx);
+}
+
+static void coroutine_fn velo_co_drain_begin(BlockDriverState *bs)
+{
+    velo_conn_drain_begin(bs->opaque);
+}
+
+static void coroutine_fn velo_co_drain_end(BlockDriverState *bs)
+{
+    velo_conn_drain_end(bs->opaque);
 }
 
 static void velo_detach_aio_context(BlockDriverState *bs)
@@ -437,6 +450,8 @@ static BlockDriver bdrv_velo = {
     .bdrv_get_specific_stats    = velo_get_specific_stats,
     .bdrv_attach_aio_context    = velo_attach_aio_context,
     .bdrv_detach_aio_context    = velo_detach_aio_context,
+    .bdrv_co_drain_begin        = velo_co_drain_begin,
+    .bdrv_co_drain_end          = velo_co_drain_end,
     .strong_runtime_opts        = velo_strong_runtime_opts,
 };
 
@@ -457,6 +472,8 @@ static BlockDriver bdrv_velo_unix = {
     .bdrv_get_specific_stats    = velo_get_specific_stats,
     .bdrv_attach_aio_context    = velo_attach_aio_context,
     .bdrv_detach_aio_context    = velo_detach_aio_context,
+    .bdrv_co_drain_begin        = velo_co_drain_begin,
+    .bdrv_co_drain_end          = velo_co_drain_end,
     .strong_runtime_opts        = velo_strong_runtime_opts,
 };
 
