@@ -188,6 +188,9 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
 
     g_free(fc);
     b->ret = velo_co_fetch_range(s, off, end - off, b->buf, &err);
+    if (b->readahead) {
+        s->ra_inflight -= b->n * s->extent_size;
+    }
     if (b->ret < 0) {
         if (!b->readahead) {
             error_report_err(err);
@@ -236,10 +239,16 @@ static bool needs_fetch(BDRVVeloState *s, uint64_t idx)
 }
 
 /* Start fetches for the missing extents among [first, first + n). */
-static void velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
-                               bool readahead)
+/*
+ * Readahead must not delay demand fetches: its replies share the link, so
+ * it gets smaller READs and a bounded number of bytes in flight (about a
+ * bandwidth-delay product of a fast WAN).  Returns the extent index up to
+ * which [first, first + n) has been dealt with.
+ */
+static uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first,
+                                   uint64_t n, bool readahead)
 {
-    uint64_t batch = MAX(1, MIN(VELO_FETCH_BATCH,
+    uint64_t batch = MAX(1, MIN(readahead ? VELO_RA_BATCH : VELO_FETCH_BATCH,
                                 s->max_payload - VELO_READ_OVERHEAD) /
                             s->extent_size);
     uint64_t idx = first, end = MIN(first + n, s->map->n_extents);
@@ -248,6 +257,9 @@ static void velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
         uint64_t run = 0;
         VeloFetchCo *fc;
 
+        if (readahead && s->ra_inflight >= VELO_RA_INFLIGHT) {
+            break;
+        }
         while (idx + run < end && run < batch && needs_fetch(s, idx + run)) {
             run++;
         }
@@ -261,30 +273,35 @@ static void velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
         fc->b->readahead = readahead;
         if (readahead) {
             s->stats.readahead_fetches++;
+            s->ra_inflight += run * s->extent_size;
         }
         trace_velo_fetch_start(s, idx, run, readahead);
         bdrv_inc_in_flight(s->bs);
         aio_co_enter(s->ctx, qemu_coroutine_create(velo_fetch_entry, fc));
         idx += run;
     }
+    return idx;
 }
 
 /*
  * Adaptive sequential readahead: a read that continues the previous one
- * doubles the window (2 extents up to readahead-max); any other read resets
- * it.  New fetches are issued when less than half a window is left ahead.
+ * grows the window to twice the bytes read sequentially so far (at least 2
+ * extents, at most readahead-max); any other read resets it.  New fetches
+ * are issued when less than half a window is left ahead.
  */
 static void velo_readahead(BDRVVeloState *s, uint64_t offset, uint64_t bytes)
 {
-    uint64_t start, end;
+    uint64_t start, end, done;
 
     if (!s->readahead_max) {
         return;
     }
     if (offset == s->seq_next) {
-        s->ra_window = MIN(MAX(s->ra_window * 2, 2 * (uint64_t)s->extent_size),
+        s->seq_bytes += bytes;
+        s->ra_window = MIN(MAX(2 * s->seq_bytes, 2 * (uint64_t)s->extent_size),
                            s->readahead_max);
     } else {
+        s->seq_bytes = bytes;
         s->ra_window = 0;
         s->ra_end = 0;
     }
@@ -297,10 +314,10 @@ static void velo_readahead(BDRVVeloState *s, uint64_t offset, uint64_t bytes)
     if (start >= end || s->ra_end > s->seq_next + s->ra_window / 2) {
         return;
     }
-    velo_start_fetches(s, start >> s->map->extent_shift,
-                       ((end - 1) >> s->map->extent_shift) -
-                       (start >> s->map->extent_shift) + 1, true);
-    s->ra_end = end;
+    done = velo_start_fetches(s, start >> s->map->extent_shift,
+                              ((end - 1) >> s->map->extent_shift) -
+                              (start >> s->map->extent_shift) + 1, true);
+    s->ra_end = MIN(end, done << s->map->extent_shift);
 }
 
 /* --- reading ------------------------------------------------------------- */

@@ -26,6 +26,8 @@
 #define VELO_STALL_DEAD_NS      (10 * NANOSECONDS_PER_SECOND)
 #define VELO_HANDSHAKE_NS       (10 * NANOSECONDS_PER_SECOND)
 #define VELO_FETCH_BATCH        (1u << 20)      /* bytes per READ, at most */
+#define VELO_RA_BATCH           (256u << 10)    /* bytes per readahead READ */
+#define VELO_RA_INFLIGHT        (1u << 20)      /* readahead bytes in flight */
 
 typedef struct VeloConnectAttempt VeloConnectAttempt;
 
@@ -135,6 +137,8 @@ typedef struct BDRVVeloState {
     uint64_t seq_next;          /* where a sequential stream would continue */
     uint64_t ra_window;         /* current readahead window, bytes */
     uint64_t ra_end;            /* readahead issued up to here */
+    uint64_t seq_bytes;         /* bytes read in the current sequential run */
+    uint64_t ra_inflight;       /* readahead bytes being fetched */
     bool map_loaded;
 
     /* Cache file (cache.c). */
