@@ -433,48 +433,35 @@ static const char *const velo_strong_runtime_opts[] = {
     NULL
 };
 
+/* One driver per URI scheme; everything but the protocol name is shared. */
+#define VELO_DRIVER_COMMON                                      \
+    .format_name                = "velo",                       \
+    .instance_size              = sizeof(BDRVVeloState),        \
+    .bdrv_parse_filename        = velo_parse_filename,          \
+    .bdrv_file_open             = velo_open,                    \
+    .bdrv_close                 = velo_close,                   \
+    .bdrv_getlength             = velo_getlength,               \
+    .bdrv_refresh_limits        = velo_refresh_limits,          \
+    .bdrv_co_preadv             = velo_co_preadv,               \
+    .bdrv_co_pwritev            = velo_co_pwritev,              \
+    .bdrv_co_pwrite_zeroes      = velo_co_pwrite_zeroes,        \
+    .bdrv_co_flush_to_disk      = velo_co_flush,                \
+    .bdrv_co_block_status       = velo_co_block_status,         \
+    .bdrv_get_specific_stats    = velo_get_specific_stats,      \
+    .bdrv_attach_aio_context    = velo_attach_aio_context,      \
+    .bdrv_detach_aio_context    = velo_detach_aio_context,      \
+    .bdrv_co_drain_begin        = velo_co_drain_begin,          \
+    .bdrv_co_drain_end          = velo_co_drain_end,            \
+    .strong_runtime_opts        = velo_strong_runtime_opts
+
 static BlockDriver bdrv_velo = {
-    .format_name                = "velo",
     .protocol_name              = "velo",
-    .instance_size              = sizeof(BDRVVeloState),
-    .bdrv_parse_filename        = velo_parse_filename,
-    .bdrv_file_open             = velo_open,
-    .bdrv_close                 = velo_close,
-    .bdrv_getlength             = velo_getlength,
-    .bdrv_refresh_limits        = velo_refresh_limits,
-    .bdrv_co_preadv             = velo_co_preadv,
-    .bdrv_co_pwritev            = velo_co_pwritev,
-    .bdrv_co_pwrite_zeroes      = velo_co_pwrite_zeroes,
-    .bdrv_co_flush_to_disk      = velo_co_flush,
-    .bdrv_co_block_status       = velo_co_block_status,
-    .bdrv_get_specific_stats    = velo_get_specific_stats,
-    .bdrv_attach_aio_context    = velo_attach_aio_context,
-    .bdrv_detach_aio_context    = velo_detach_aio_context,
-    .bdrv_co_drain_begin        = velo_co_drain_begin,
-    .bdrv_co_drain_end          = velo_co_drain_end,
-    .strong_runtime_opts        = velo_strong_runtime_opts,
+    VELO_DRIVER_COMMON,
 };
 
 static BlockDriver bdrv_velo_unix = {
-    .format_name                = "velo",
     .protocol_name              = "velo+unix",
-    .instance_size              = sizeof(BDRVVeloState),
-    .bdrv_parse_filename        = velo_parse_filename,
-    .bdrv_file_open             = velo_open,
-    .bdrv_close                 = velo_close,
-    .bdrv_getlength             = velo_getlength,
-    .bdrv_refresh_limits        = velo_refresh_limits,
-    .bdrv_co_preadv             = velo_co_preadv,
-    .bdrv_co_pwritev            = velo_co_pwritev,
-    .bdrv_co_pwrite_zeroes      = velo_co_pwrite_zeroes,
-    .bdrv_co_flush_to_disk      = velo_co_flush,
-    .bdrv_co_block_status       = velo_co_block_status,
-    .bdrv_get_specific_stats    = velo_get_specific_stats,
-    .bdrv_attach_aio_context    = velo_attach_aio_context,
-    .bdrv_detach_aio_context    = velo_detach_aio_context,
-    .bdrv_co_drain_begin        = velo_co_drain_begin,
-    .bdrv_co_drain_end          = velo_co_drain_end,
-    .strong_runtime_opts        = velo_strong_runtime_opts,
+    VELO_DRIVER_COMMON,
 };
 
 static void bdrv_velo_init(void)
