@@ -276,6 +276,7 @@ static uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first,
             s->ra_inflight += run * s->extent_size;
         }
         trace_velo_fetch_start(s, idx, run, readahead);
+        s->fetches_started++;
         bdrv_inc_in_flight(s->bs);
         aio_co_enter(s->ctx, qemu_coroutine_create(velo_fetch_entry, fc));
         idx += run;
@@ -398,9 +399,20 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
     uint64_t last = (offset + bytes - 1) >> s->map->extent_shift;
     VeloSource src = SRC_ZERO;
     size_t qoff = 0;
-    uint64_t idx;
+    uint64_t idx, started;
 
+    started = s->fetches_started;
     velo_start_fetches(s, first, last - first + 1, false);
+    if (s->readahead_max && s->fetches_started != started) {
+        /*
+         * A miss: what lies just after it is likely next (files, inode
+         * tables and directories cluster), so prefetch the following data
+         * extents in the background, within the readahead budget.
+         */
+        velo_start_fetches(s, last + 1,
+                           MAX(1, MIN(VELO_NEIGHBOUR, s->readahead_max) /
+                                  s->extent_size), true);
+    }
     velo_readahead(s, offset, bytes);
 
     for (idx = first; idx <= last; idx++) {

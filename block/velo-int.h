@@ -28,6 +28,7 @@
 #define VELO_FETCH_BATCH        (1u << 20)      /* bytes per READ, at most */
 #define VELO_RA_BATCH           (256u << 10)    /* bytes per readahead READ */
 #define VELO_RA_INFLIGHT        (1u << 20)      /* readahead bytes in flight */
+#define VELO_NEIGHBOUR          (512u << 10)    /* prefetched after a miss */
 
 typedef struct VeloConnectAttempt VeloConnectAttempt;
 
@@ -139,6 +140,7 @@ typedef struct BDRVVeloState {
     uint64_t ra_end;            /* readahead issued up to here */
     uint64_t seq_bytes;         /* bytes read in the current sequential run */
     uint64_t ra_inflight;       /* readahead bytes being fetched */
+    uint64_t fetches_started;
     bool map_loaded;
 
     /* Cache file (cache.c). */
