@@ -24,6 +24,7 @@
 #include "qapi/qmp/qstring.h"
 #include "sysemu/block-backend.h"
 #include "qemu/memalign.h"
+#include "qemu/cutils.h"
 #include "velo-int.h"
 #include "trace.h"
 
@@ -274,7 +275,18 @@ int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf,
             velo_cache_put_entry(s, idx, VELO_EXT_DATA, 0);
             return -EAGAIN;
         }
-        /* DIRTY: a write torn by a crash before it was acknowledged. */
+        if (buffer_is_zero(buf, len)) {
+            /*
+             * DIRTY, yet its data never reached the disk (a power cut let
+             * the entry through without the data): no write to this extent
+             * was ever durable, so the origin's data is the right content.
+             */
+            s->stats.corrupt_entries++;
+            velo_extmap_set(s->map, idx, VELO_EXT_DATA);
+            velo_cache_put_entry(s, idx, VELO_EXT_DATA, 0);
+            return -EAGAIN;
+        }
+        /* DIRTY: an unflushed write torn by a crash; old or new data stays. */
     }
     return 0;
 }

@@ -16,7 +16,10 @@
  * Crash rules kept by cache.c: extent data is written before the index entry
  * that vouches for it; a CACHED extent is first re-marked DIRTY before guest
  * data overwrites it.  So after a kill -9 every CACHED entry matches its data
- * or fails its CRC (and is refetched).
+ * or fails its CRC (and is refetched).  After a power cut a DIRTY entry may
+ * have reached the disk without its data: a DIRTY extent that fails its CRC
+ * and reads as all zeros never held durable data and goes back to the
+ * origin's; one that fails its CRC otherwise holds a torn unflushed write.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
