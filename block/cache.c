@@ -248,21 +248,41 @@ int coroutine_fn velo_cache_write_index(BDRVVeloState *s)
     return 0;
 }
 
-int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf,
-                                 bool *raced)
+static uint32_t qiov_crc(QEMUIOVector *qiov)
+{
+    uint32_t crc = 0;
+    int i;
+
+    for (i = 0; i < qiov->niov; i++) {
+        crc = velo_cache_crc_update(crc, qiov->iov[i].iov_base,
+                                    qiov->iov[i].iov_len);
+    }
+    return crc;
+}
+
+int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
+                                  QEMUIOVector *qiov, size_t qoff, bool *raced)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
     VeloExtState st = velo_extmap_get(s->map, idx);
     uint64_t gen = s->write_gen;
+    QEMUIOVector slice;
+    bool zero = false;
     int ret;
 
-    ret = blk_co_pread(s->cache_blk, velo_cache_data_offset(&s->chdr, idx),
-                       len, buf, 0);
+    qemu_iovec_init_slice(&slice, qiov, qoff, len);
+    ret = blk_co_preadv(s->cache_blk, velo_cache_data_offset(&s->chdr, idx),
+                        len, &slice, 0);
     *raced = s->write_gen != gen || velo_extmap_get(s->map, idx) != st;
-    if (ret < 0) {
+    if (ret == 0 && qiov_crc(&slice) != s->crc[idx]) {
+        zero = qemu_iovec_is_zero(&slice, 0, len);
+        ret = -EILSEQ;
+    }
+    qemu_iovec_destroy(&slice);
+    if (ret != -EILSEQ) {
         return ret;
     }
-    if (velo_cache_crc(buf, len) != s->crc[idx]) {
+    {
         if (*raced) {
             /* A guest write changed the extent under us: read it again. */
             return -EAGAIN;
@@ -275,7 +295,7 @@ int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf,
             velo_cache_put_entry(s, idx, VELO_EXT_DATA, 0);
             return -EAGAIN;
         }
-        if (buffer_is_zero(buf, len)) {
+        if (zero) {
             /*
              * DIRTY, yet its data never reached the disk (a power cut let
              * the entry through without the data): no write to this extent
@@ -289,6 +309,15 @@ int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf,
         /* DIRTY: an unflushed write torn by a crash; old or new data stays. */
     }
     return 0;
+}
+
+int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf,
+                                 bool *raced)
+{
+    QEMUIOVector qiov;
+
+    qemu_iovec_init_buf(&qiov, buf, velo_extmap_extent_len(s->map, idx));
+    return velo_cache_readv(s, idx, &qiov, 0, raced);
 }
 
 int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,

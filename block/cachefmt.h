@@ -2,14 +2,14 @@
  * Velo cache file format: the on-disk layout of the persistent local (SSD)
  * cache tier, and its encoders and checkers.
  *
- * Pure code (GLib and zlib only).  The layout, with every field big-endian:
+ * Pure code (GLib only).  The layout, with every field big-endian:
  *
  *   0        header (4096 bytes, CRC-protected)
  *   4096     index: one 8-byte entry per extent
  *   data_off extent i lives at data_off + i * extent_size (sparse file)
  *
- * Index entry: state (1 byte), reserved (1), check (2), data CRC-32 (4).
- * check = low 16 bits of CRC-32 over (extent index, state, data CRC), so a
+ * Index entry: state (1 byte), reserved (1), check (2), data CRC-32C (4).
+ * check = low 16 bits of CRC-32C over (extent index, state, data CRC), so a
  * torn or stray entry, or one copied from another extent, is rejected.  An
  * all-zero entry is a valid UNKNOWN.
  *
@@ -81,7 +81,10 @@ void velo_cache_entry_encode(uint8_t *buf, uint64_t idx, unsigned state,
 bool velo_cache_entry_decode(const uint8_t *buf, uint64_t idx,
                              unsigned *state, uint32_t *data_crc);
 
-/* CRC-32 of extent data, as stored in index entries. */
+/* CRC-32C of extent data, as stored in index entries. */
 uint32_t velo_cache_crc(const void *data, size_t len);
+
+/* Continue a CRC-32C over more data (start with 0); for scattered buffers. */
+uint32_t velo_cache_crc_update(uint32_t crc, const void *data, size_t len);
 
 #endif

@@ -369,6 +369,22 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
             *src = MAX(*src, SRC_RAM);
             return 0;
         }
+        if ((st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) && in_off == 0 &&
+            len == velo_extmap_extent_len(s->map, idx)) {
+            /*
+             * A whole extent: read it straight into the guest's buffer.  It
+             * bypasses the RAM tier, which is for extents read piecemeal.
+             */
+            bool raced;
+            int ret = velo_cache_readv(s, idx, qiov, qoff, &raced);
+            if (ret == 0) {
+                *src = MAX(*src, SRC_CACHE);
+            }
+            if (ret != -EAGAIN) {
+                return ret;
+            }
+            continue;
+        }
         if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {
             uint8_t *buf = qemu_blockalign(NULL, s->extent_size);
             bool raced;

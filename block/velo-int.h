@@ -208,6 +208,10 @@ int coroutine_fn velo_cache_write_index(BDRVVeloState *s);
 int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf,
                                  bool *raced);
 
+/* The same, reading the whole extent straight into @qiov at @qoff. */
+int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
+                                  QEMUIOVector *qiov, size_t qoff, bool *raced);
+
 /* Store a fetched clean extent: data first, then its CACHED entry. */
 int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
                                         const uint8_t *buf);
