@@ -1,0 +1,846 @@
+"""runbench.py: the Velo WAN benchmark (driven by bench/run.sh; see there).
+
+One run, for each rate asked, side by side over the emulated WAN
+(tests/wan/velo-link between the "cloud" client and the "on-prem"
+qemu-storage-daemon):
+
+  workloads  the boot-like traces (bench/traces/*.trace, replayed serially by
+             bench/trace-replay) and a real boot of the test guest
+             (tests/guest/boot-guest.sh --controller pvscsi, time to BOOT-OK)
+  methods    local raw image; velo cold (empty cache file) and warm (same
+             cache file again); stock copy-on-read (qcow2 overlay whose
+             backing is an NBD export of the same image, under a
+             copy-on-read filter) cold and warm; copy-first (qemu-img convert
+             and nbdcopy over NBD, then local)
+  extras     qemu-img bench of a warm velo node vs the local raw image; peak
+             RSS of the velo client vs ram-size; cache metadata per GiB
+
+Everything runs from a private work directory; every process started here
+is stopped by its pid at the end.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH = os.path.dirname(HERE)
+TOP = os.path.dirname(BENCH)
+BIN = os.path.join(TOP, 'build', 'bin')
+sys.path.insert(0, HERE)
+import tracelib  # noqa: E402
+
+MiB = 1 << 20
+GiB = 1 << 30
+EXPORT = 'disk0'
+
+# qemu-img bench region: inside the guest's first big data extent (the root
+# filesystem), all data, no holes.
+BENCH_OFFSET = 18 * MiB
+BENCH_BYTES = 100 * MiB
+
+
+def log(msg):
+    print(f'[{time.strftime("%H:%M:%S")}] {msg}', file=sys.stderr, flush=True)
+
+
+def rate_name(s):
+    v = parse_rate(s)
+    for div, unit in ((1e9, 'Gbit/s'), (1e6, 'Mbit/s'), (1e3, 'kbit/s')):
+        if v >= div:
+            return f'{v / div:g} {unit}'
+    return f'{v:g} bit/s'
+
+
+def parse_rate(s):
+    m = re.fullmatch(r'(\d+(?:\.\d+)?)([kmg]?)', s.lower())
+    if not m:
+        raise SystemExit(f'run.sh: bad rate {s}')
+    return float(m.group(1)) * {'': 1, 'k': 1e3, 'm': 1e6, 'g': 1e9}[m.group(2)]
+
+
+class Procs:
+    """Background processes we started, stopped by pid."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, cmd, logfile, pidfile=None, wait_for=None):
+        f = open(logfile, 'ab')
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+        f.close()
+        self.procs.append(p)
+        want = wait_for or pidfile
+        if want:
+            for _ in range(200):
+                if os.path.exists(want) and (not pidfile or os.path.getsize(pidfile) > 0):
+                    break
+                if p.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if p.poll() is not None or not os.path.exists(want):
+                with open(logfile, errors='replace') as lf:
+                    tail = lf.read()[-2000:]
+                raise RuntimeError(f'{cmd[0]} did not start:\n{tail}')
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self):
+        for p in reversed(list(self.procs)):
+            self.stop(p)
+
+
+class Link:
+    """One velo-link instance: client -> (delay, rate) -> server."""
+
+    def __init__(self, procs, work, name, upstream, delay_ms, rate):
+        self.ctl = os.path.join(work, f'{name}.ctl')
+        self.sock = os.path.join(work, f'{name}.sock')
+        pid = os.path.join(work, f'{name}.pid')
+        for x in (self.ctl, self.sock, pid):
+            if os.path.exists(x):
+                os.unlink(x)
+        self.proc = procs.start(
+            [os.path.join(TOP, 'tests/wan/velo-link'), '--listen', f'unix:{self.sock}',
+             '--connect', f'unix:{upstream}', '--delay-ms', str(delay_ms), '--rate', rate,
+             '--control', self.ctl, '--pidfile', pid, '--log', os.path.join(work, f'{name}.log')],
+            os.path.join(work, f'{name}.out'), pidfile=pid)
+
+    def bytes(self):
+        out = subprocess.run([os.path.join(TOP, 'tests/wan/velo-link'), '--ctl', self.ctl, 'stats'],
+                             stdout=subprocess.PIPE, text=True).stdout
+        m = re.search(r'bytes_up=(\d+) bytes_down=(\d+)', out)
+        if not m:
+            raise RuntimeError(f'velo-link stats: {out!r}')
+        return int(m.group(1)) + int(m.group(2))
+
+
+def velo_json(sock, cache, **extra):
+    o = {'driver': 'velo', 'server': {'type': 'unix', 'path': sock}, 'export': EXPORT,
+         'cache': {'file': cache}}
+    o.update(extra)
+    return 'json:' + json.dumps(o, separators=(',', ':'))
+
+
+def cor_json(overlay):
+    return 'json:' + json.dumps({'driver': 'copy-on-read', 'file': {
+        'driver': 'qcow2', 'file': {'driver': 'file', 'filename': overlay}}},
+        separators=(',', ':'))
+
+
+def fmt_s(x):
+    if x is None:
+        return 'n/a'
+    return f'{x:.2f}' if x < 10 else f'{x:.1f}'
+
+
+def fmt_mib(b):
+    if b is None:
+        return 'n/a'
+    if b < MiB // 10:
+        return f'{b / 1024:.0f} KiB'
+    return f'{b / MiB:.2f}' if b < 10 * MiB else f'{b / MiB:.1f}'
+
+
+def fmt_x(x, digits=2):
+    return 'n/a' if x is None else f'{x:.{digits}f}x'
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.procs = Procs()
+        self.work = a.work or tempfile.mkdtemp(prefix='velo-bench.')
+        os.makedirs(self.work, exist_ok=True)
+        self.guest = os.path.join(TOP, 'build/e2e/guest')
+        self.raw = os.path.join(self.guest, 'guest.raw')
+        self.qcow2 = os.path.join(self.guest, 'guest.qcow2')
+        self.results = {'started': datetime.datetime.now().isoformat(timespec='seconds'),
+                        'args': vars(a), 'rates': {}, 'loadavg-start': os.getloadavg()}
+        self.n = 0
+        self.bin = BIN
+
+    def path(self, name):
+        return os.path.join(self.work, name)
+
+    def fresh(self, name):
+        self.n += 1
+        p = self.path(f'{self.n:02d}-{name}')
+        if os.path.exists(p):
+            os.unlink(p)
+        return p
+
+    # --- setup -----------------------------------------------------------
+
+    def snapshot_binaries(self):
+        """Copy build/bin into the work directory, so that a rebuild during
+        the run cannot mix two versions of velo in one report; record which
+        commit they come from."""
+        def git(*args):
+            return subprocess.run(['git', '-C', TOP, *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True).stdout.strip()
+        names = ('qemu-img', 'qemu-io', 'qemu-storage-daemon', 'qemu-system-x86_64')
+        mtime = max(os.stat(os.path.join(BIN, b)).st_mtime for b in names)
+        dirty = git('status', '--porcelain', '--', 'block', 'qapi', 'patches')
+        self.results['build'] = {
+            'commit': git('rev-parse', '--short', 'HEAD'),
+            'subject': git('log', '-1', '--format=%s'),
+            'dirty': bool(dirty),
+            'binaries-built': datetime.datetime.fromtimestamp(mtime).isoformat(timespec='seconds'),
+        }
+        if self.a.no_snapshot:
+            self.bin = BIN
+            return
+        self.bin = self.path('bin')
+        os.makedirs(self.bin, exist_ok=True)
+        import fcntl
+        with open('/tmp/velo-build.lock', 'a') as lock:    # builds hold it (see README)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for b in names:
+                subprocess.run(['cp', os.path.realpath(os.path.join(BIN, b)),
+                                os.path.join(self.bin, b)], check=True)
+            mtime = max(os.stat(os.path.join(BIN, b)).st_mtime for b in names)
+            self.results['build']['binaries-built'] = datetime.datetime.fromtimestamp(
+                mtime).isoformat(timespec='seconds')
+        log(f"binaries of commit {self.results['build']['commit']}"
+            f"{' (block/ modified)' if dirty else ''}, built "
+            f"{self.results['build']['binaries-built']}, copied to {self.bin}")
+
+    def setup(self):
+        log(f'work directory {self.work}')
+        subprocess.run([os.path.join(TOP, 'tests/guest/build-guest.sh'), self.guest], check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run(['make', '-s', '-C', os.path.join(TOP, 'tests/wan')], check=True)
+        for b in ('qemu-img', 'qemu-io', 'qemu-storage-daemon', 'qemu-system-x86_64'):
+            if not os.access(os.path.join(BIN, b), os.X_OK):
+                raise SystemExit(f'run.sh: {BIN}/{b} missing: build QEMU first (make)')
+        self.snapshot_binaries()
+        # Empty disks for the metadata measurement.
+        for name, size in (('meta1g', '1G'), ('meta64g', '64G')):
+            subprocess.run([os.path.join(self.bin, 'qemu-img'), 'create', '-q', '-f', 'qcow2',
+                            self.path(f'{name}.qcow2'), size], check=True)
+        self.velo_sock = self.path('onprem-velo.sock')
+        self.nbd_sock = self.path('onprem-nbd.sock')
+        args = [os.path.join(self.bin, 'qemu-storage-daemon'),
+                '--blockdev', f'file,node-name=f0,filename={self.qcow2},read-only=on',
+                '--blockdev', 'qcow2,node-name=q0,file=f0,read-only=on',
+                '--nbd-server', f'addr.type=unix,addr.path={self.nbd_sock}',
+                '--export', f'velo,id={EXPORT},node-name=q0,addr.type=unix,addr.path={self.velo_sock}',
+                '--export', f'nbd,id=nbd0,node-name=q0,name={EXPORT}']
+        for name in ('meta1g', 'meta64g'):
+            args += ['--blockdev', f'file,node-name=f{name},filename={self.path(name + ".qcow2")},'
+                     'read-only=on',
+                     '--blockdev', f'qcow2,node-name={name},file=f{name},read-only=on',
+                     '--export', f'velo,id={name},node-name={name},addr.type=unix,'
+                     f'addr.path={self.velo_sock}']
+        args += ['--pidfile', self.path('qsd.pid')]
+        self.procs.start(args, self.path('qsd.log'), pidfile=self.path('qsd.pid'),
+                         wait_for=self.nbd_sock)
+        for _ in range(100):
+            if os.path.exists(self.velo_sock):
+                break
+            time.sleep(0.05)
+        # The traces and what they need.
+        self.traces = []
+        for t in self.a.traces:
+            p = t if os.path.exists(t) else os.path.join(BENCH, 'traces', t + '.trace')
+            if not os.path.exists(p):
+                raise SystemExit(f'run.sh: no trace {t} ({p}); run bench/make-boot-trace')
+            reads, _ = tracelib.read_trace(p)
+            if self.a.trace_limit:
+                reads = reads[:self.a.trace_limit]
+            st = tracelib.trace_stats(reads, self.raw)
+            name = os.path.basename(p).rsplit('.', 1)[0]
+            tf = p
+            if self.a.trace_limit:
+                tf = self.path(f'{name}.limited.trace')
+                with open(tf, 'w') as f:
+                    f.writelines(f'R {o} {n}\n' for o, n in reads)
+            self.traces.append({'name': name, 'file': tf, 'stats': st})
+            log(f"trace {name}: {st['reads']} reads, {st['bytes'] / MiB:.1f} MiB, "
+                f"{st['nonzero-bytes'] / MiB:.1f} MiB unique non-zero")
+        self.image_nonzero = tracelib.image_nonzero_bytes(self.raw)
+        self.results['image'] = {'disk-size': os.path.getsize(self.raw),
+                                 'nonzero-bytes': self.image_nonzero}
+        self.results['traces'] = {t['name']: t['stats'] for t in self.traces}
+
+    # --- primitives ------------------------------------------------------
+
+    def replay(self, trace, target, *opts):
+        cmd = [os.path.join(BENCH, 'trace-replay'), '--json', '-q',
+               '--qemu-io', os.path.join(self.bin, 'qemu-io'),
+               '--qemu', os.path.join(self.bin, 'qemu-system-x86_64'), *opts, trace, target]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if p.returncode:
+            raise RuntimeError(f'trace-replay failed: {p.stderr.strip()[-1500:]}')
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    def boot(self, blockdev_args, blockstats=False):
+        """Boot the guest; returns {'time', 'vmhwm', 'velo'?}."""
+        tag = self.fresh('boot')
+        hwm = tag + '.hwm'
+        cmd = [os.path.join(TOP, 'tests/guest/boot-guest.sh'), '--controller', 'pvscsi',
+               '--qemu', os.path.join(self.bin, 'qemu-system-x86_64'),
+               '--timeout', str(self.a.boot_timeout), '--serial-log', tag + '.serial',
+               '--qemu-log', tag + '.qemu',
+               '--on-boot', f'grep -E "VmHWM|VmRSS" /proc/$BOOT_GUEST_PID/status > {shlex.quote(hwm)}']
+        if blockstats:
+            cmd += ['--blockstats', tag + '.stats.json']
+        cmd += ['--', *blockdev_args]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with open(tag + '.out', 'w') as f:
+            f.write(p.stdout)
+        m = re.search(r'BOOT-OK after ([\d.]+) s', p.stdout)
+        if p.returncode or not m:
+            raise RuntimeError('boot failed: ' + p.stdout.strip()[-1500:])
+        res = {'time': float(m.group(1))}
+        try:
+            with open(hwm) as f:
+                for line in f:
+                    k, v = line.split(':')
+                    res['vmhwm' if k == 'VmHWM' else 'vmrss'] = int(v.split()[0]) * 1024
+        except OSError:
+            pass
+        if blockstats:
+            with open(tag + '.stats.json') as f:
+                for st in json.load(f):
+                    if st.get('node-name') == 'd0':
+                        ds = st.get('driver-specific')
+                        if ds:
+                            res['velo'] = ds
+        return res
+
+    def img_bench(self, target, size, count, fmt=None):
+        cmd = [os.path.join(self.bin, 'qemu-img'), 'bench', '-c', str(count), '-s', str(size),
+               '-S', str(size), '-o', str(BENCH_OFFSET), '-d', '1']
+        if fmt:
+            cmd += ['-f', fmt]
+        cmd.append(target)
+        best = None
+        for _ in range(3):
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            m = re.search(r'Run completed in ([\d.]+) seconds', p.stdout)
+            if p.returncode or not m:
+                raise RuntimeError(f'qemu-img bench failed: {p.stdout[-1000:]}')
+            t = float(m.group(1))
+            best = t if best is None else min(best, t)
+        return size * count / best / MiB       # MiB/s, best of 3
+
+    def measure(self, key, fn, store):
+        """Run fn(); store its result (or the error) under store[key]."""
+        t = time.monotonic()
+        try:
+            r = store[key] = fn()
+            if isinstance(r, dict):
+                brief = ', '.join(f'{k} {r[k]}' for k in ('elapsed-s', 'time', 'wire', 'peak-rss')
+                                  if k in r)
+                if 'velo' in r:
+                    brief += ', velo ' + ', '.join(f'{k} {r["velo"][k]}' for k in (
+                        'bytes-wire', 'fetches', 'readahead-fetches', 'misses',
+                        'fetch-latency-avg-us'))
+            else:
+                brief = str(r)
+            log(f'  {key}: {brief} ({time.monotonic() - t:.0f} s)')
+        except Exception as e:      # keep going: one failure must not lose the run
+            store[key] = {'error': str(e)[:2000]}
+            log(f'  {key}: FAILED: {str(e)[:500]}')
+
+    # --- one rate ----------------------------------------------------------
+
+    def run_rate(self, rate):
+        a = self.a
+        R = self.results['rates'].setdefault(rate, {})
+        rtt = 2 * a.delay_ms / 1000
+        bps = parse_rate(rate)
+        R['rtt-s'] = rtt
+        log(f'=== rate {rate_name(rate)}, RTT {a.delay_ms * 2} ms ===')
+        lv = Link(self.procs, self.work, f'link-velo-{rate}', self.velo_sock, a.delay_ms, rate)
+        ln = Link(self.procs, self.work, f'link-nbd-{rate}', self.nbd_sock, a.delay_ms, rate)
+
+        def wired(link, fn):
+            def run():
+                b0 = link.bytes()
+                r = fn()
+                time.sleep(0.2)
+                r['wire'] = link.bytes() - b0
+                return r
+            return run
+
+        # Traces -----------------------------------------------------------
+        for t in self.traces:
+            T = R.setdefault(t['name'], {})
+            name, tf = t['name'], t['file']
+            T['floor'] = t['stats']['nonzero-bytes'] * 8 / bps + rtt
+            log(f'--- trace {name} at {rate}: floor {T["floor"]:.2f} s')
+            # local raw (second run: page cache warm, like the warm tiers)
+            self.replay(tf, self.raw, '-r', '-f', 'raw')
+            self.measure('local', lambda: self.replay(tf, self.raw, '-r', '-f', 'raw'), T)
+            # velo
+            cache = self.fresh(f'velo-{name}.cache')
+            target = velo_json(lv.sock, cache)
+            self.measure('velo-cold', wired(lv, lambda: self.replay(tf, target)), T)
+            self.measure('velo-warm', wired(lv, lambda: self.replay(tf, target)), T)
+            # stock copy-on-read
+            if not a.no_cor:
+                ov = self.fresh(f'cor-{name}.qcow2')
+                subprocess.run([os.path.join(self.bin, 'qemu-img'), 'create', '-q', '-f', 'qcow2', '-u',
+                                '-b', f'nbd+unix:///{EXPORT}?socket={ln.sock}', '-F', 'raw', ov,
+                                str(os.path.getsize(self.raw))], check=True)
+                self.measure('cor-cold', wired(ln, lambda: self.replay(tf, cor_json(ov))), T)
+                self.measure('cor-warm', wired(ln, lambda: self.replay(tf, cor_json(ov))), T)
+
+        if a.quick:
+            self.procs.stop(lv.proc)
+            self.procs.stop(ln.proc)
+            return
+
+        # velo statistics and RAM on the first trace (qmp engine) ------------
+        t = self.traces[0]
+        D = R.setdefault('diag', {})
+        log(f'--- velo statistics and RAM ({t["name"]}, --engine qmp) at {rate}')
+        self.measure('local-qmp', lambda: self.replay(t['file'], self.raw, '--engine', 'qmp',
+                                                      '-r', '-f', 'raw'), D)
+        for ram in (a.ram_size, a.ram_size_small):
+            cache = self.fresh(f'velo-diag-{ram}.cache')
+            target = velo_json(lv.sock, cache, **{'ram-size': ram})
+            self.measure(f'velo-ram-{ram}', wired(lv, lambda: self.replay(
+                t['file'], target, '--engine', 'qmp')), D)
+
+        # Copy first -----------------------------------------------------------
+        C = R.setdefault('copy', {})
+        if not a.no_copy:
+            C['floor'] = self.image_nonzero * 8 / bps + rtt
+            url = f'nbd+unix:///{EXPORT}?socket={ln.sock}'
+            log(f'--- copy-first at {rate}: floor {C["floor"]:.1f} s')
+
+            def convert(dst):
+                t0 = time.monotonic()
+                subprocess.run([os.path.join(self.bin, 'qemu-img'), 'convert', '-f', 'raw', '-O', 'raw',
+                                url, dst], check=True, stdout=subprocess.DEVNULL)
+                return {'time': time.monotonic() - t0}
+
+            def nbdcopy(dst):
+                t0 = time.monotonic()
+                subprocess.run(['nbdcopy', url, dst], check=True, stdout=subprocess.DEVNULL)
+                return {'time': time.monotonic() - t0}
+
+            self.copy_raw = self.fresh('copy-convert.raw')
+            self.measure('qemu-img-convert', wired(ln, lambda: convert(self.copy_raw)), C)
+            if subprocess.run(['sh', '-c', 'command -v nbdcopy'], stdout=subprocess.DEVNULL).returncode == 0:
+                dst = self.fresh('copy-nbdcopy.raw')
+                open(dst, 'w').close()
+                self.measure('nbdcopy', wired(ln, lambda: nbdcopy(dst)), C)
+                if os.path.exists(dst):
+                    os.unlink(dst)
+            else:
+                C['nbdcopy'] = {'error': 'nbdcopy not installed (apt-get install libnbd-bin)'}
+            if 'error' not in C.get('qemu-img-convert', {'error': 1}):
+                for t in self.traces:
+                    self.measure(f'trace-{t["name"]}', lambda: self.replay(
+                        t['file'], self.copy_raw, '-r', '-f', 'raw'), C)
+
+        # Real boots ---------------------------------------------------------------
+        if not a.no_boot:
+            B = R.setdefault('boot', {})
+            log(f'--- guest boot (pvscsi) at {rate}')
+            ov = self.fresh('local-boot.qcow2')
+            subprocess.run([os.path.join(self.bin, 'qemu-img'), 'create', '-q', '-f', 'qcow2', '-b',
+                            self.raw, '-F', 'raw', ov], check=True)
+            self.measure('local', lambda: self.boot(
+                ['-blockdev', f'driver=qcow2,node-name=d0,file.driver=file,file.filename={ov}']), B)
+            cache = self.fresh('velo-boot.cache')
+            velo_bd = ['-blockdev', f'driver=velo,node-name=d0,server.type=unix,'
+                       f'server.path={lv.sock},export={EXPORT},cache.file={cache}']
+            self.measure('velo-cold', wired(lv, lambda: self.boot(velo_bd, blockstats=True)), B)
+            self.measure('velo-warm', wired(lv, lambda: self.boot(velo_bd, blockstats=True)), B)
+            if not a.no_cor:
+                ov = self.fresh('cor-boot.qcow2')
+                subprocess.run([os.path.join(self.bin, 'qemu-img'), 'create', '-q', '-f', 'qcow2', '-u',
+                                '-b', f'nbd+unix:///{EXPORT}?socket={ln.sock}', '-F', 'raw', ov,
+                                str(os.path.getsize(self.raw))], check=True)
+                cor_bd = ['-blockdev', f'driver=qcow2,node-name=ov,file.driver=file,file.filename={ov}',
+                          '-blockdev', 'driver=copy-on-read,node-name=d0,file=ov']
+                self.measure('cor-cold', wired(ln, lambda: self.boot(cor_bd)), B)
+                self.measure('cor-warm', wired(ln, lambda: self.boot(cor_bd)), B)
+            if not a.no_copy and getattr(self, 'copy_raw', None) and os.path.exists(self.copy_raw):
+                ov = self.fresh('copy-boot.qcow2')
+                subprocess.run([os.path.join(self.bin, 'qemu-img'), 'create', '-q', '-f', 'qcow2', '-b',
+                                self.copy_raw, '-F', 'raw', ov], check=True)
+                self.measure('copy-local', lambda: self.boot(
+                    ['-blockdev', f'driver=qcow2,node-name=d0,file.driver=file,file.filename={ov}']), B)
+            # TCG boot times vary by 1-3 s: a second local boot for the reference.
+            ov = self.fresh('local-boot-2.qcow2')
+            subprocess.run([os.path.join(self.bin, 'qemu-img'), 'create', '-q', '-f', 'qcow2', '-b',
+                            self.raw, '-F', 'raw', ov], check=True)
+            self.measure('local-2', lambda: self.boot(
+                ['-blockdev', f'driver=qcow2,node-name=d0,file.driver=file,file.filename={ov}']), B)
+        if getattr(self, 'copy_raw', None) and os.path.exists(self.copy_raw):
+            os.unlink(self.copy_raw)
+        self.procs.stop(lv.proc)
+        self.procs.stop(ln.proc)
+
+    # --- rate-independent extras -------------------------------------------------
+
+    def run_extras(self):
+        a = self.a
+        X = self.results.setdefault('extras', {})
+        log('--- warm throughput: qemu-img bench, velo (warm cache file) vs local raw')
+        cache = self.fresh('velo-bench.cache')
+        # Warm the cache file straight from the export (no link: the content
+        # is the same), then measure through a fresh process: RAM tier empty.
+        target = velo_json(self.velo_sock, cache)
+        subprocess.run([os.path.join(self.bin, 'qemu-img'), 'bench', '-c', str(BENCH_BYTES // 65536),
+                        '-s', '64k', '-o', str(BENCH_OFFSET), '-d', '8', target], check=True,
+                       stdout=subprocess.DEVNULL)
+        for size, label in ((65536, '64k'), (4096, '4k')):
+            count = BENCH_BYTES // size
+            self.measure(f'bench-local-{label}', lambda: self.img_bench(self.raw, size, count, 'raw'), X)
+            self.measure(f'bench-velo-{label}', lambda: self.img_bench(target, size, count), X)
+        log('--- metadata: velo client RSS with an empty 1 GiB vs 64 GiB disk')
+        for name in ('meta1g', 'meta64g'):
+            c = self.fresh(f'{name}.cache')
+            t = 'json:' + json.dumps({'driver': 'velo', 'server': {'type': 'unix', 'path': self.velo_sock},
+                                      'export': name, 'cache': {'file': c}}, separators=(',', ':'))
+            self.measure(name, lambda: self.replay('/dev/null', t), X)
+            if os.path.exists(c):
+                X[name]['cache-file-allocated'] = os.stat(c).st_blocks * 512
+                os.unlink(c)
+        self.measure('meta-local', lambda: self.replay('/dev/null', self.raw, '-r', '-f', 'raw'), X)
+
+    def run(self):
+        try:
+            self.setup()
+            for rate in self.a.rates:
+                self.run_rate(rate)
+            if not self.a.quick:
+                self.run_extras()
+        finally:
+            self.procs.stop_all()
+        self.results['finished'] = datetime.datetime.now().isoformat(timespec='seconds')
+        self.results['loadavg-end'] = os.getloadavg()
+        return self.results
+
+
+# --- the report ----------------------------------------------------------------
+
+def get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def ratio(a, b):
+    return a / b if (a is not None and b) else None
+
+
+def report(res):
+    a = res['args']
+    out = []
+    w = out.append
+    rtt = a['delay_ms'] * 2
+    w(f"## Velo WAN benchmark, {res['started']}\n")
+    w(f"Command: `{' '.join(['bench/run.sh'] + [shlex.quote(x) for x in a['argv']])}`  ")
+    bld = res.get('build')
+    if bld:
+        w(f"velo build: commit {bld['commit']} ({bld['subject']})"
+          f"{', with uncommitted changes in block/, qapi/ or patches/' if bld['dirty'] else ''}; "
+          f"binaries built {bld['binaries-built']}.  ")
+    w(f"Link: tests/wan/velo-link (userspace relay), {rtt} ms RTT, rate(s) "
+      f"{', '.join(rate_name(r) for r in a['rates'])} each way. On-prem: qemu-storage-daemon "
+      f"serving the test guest's qcow2 ({res['image']['disk-size'] // MiB} MiB disk, "
+      f"{res['image']['nonzero-bytes'] / MiB:.0f} MiB non-zero) as a velo export and an NBD "
+      f"export. velo: 64 KiB extents, ram-size {a['ram_size']}, readahead-max 8 MiB, "
+      f"max-inflight 64 (defaults). Times in seconds, wire in MiB "
+      f"(velo-link bytes up+down; for velo boots also query-blockstats bytes-wire). "
+      f"Floor = non-zero bytes needed / rate + 1 RTT. Host: {os.cpu_count()} CPUs, load average "
+      f"{res['loadavg-start'][0]:.2f} at the start, {res.get('loadavg-end', [0])[0]:.2f} at the end "
+      f"(other jobs on the machine slow the TCG boots).\n")
+    for tname, st in res.get('traces', {}).items():
+        w(f"- trace `{tname}`: {st['reads']} serial reads, {st['bytes'] / MiB:.1f} MiB requested, "
+          f"{st['unique-bytes'] / MiB:.1f} MiB unique, {st['nonzero-bytes'] / MiB:.1f} MiB non-zero, "
+          f"{100 * st['sequential']:.0f}% sequential"
+          + (f", {st['demand-round-trips']} reads that no sequential readahead can predict "
+             f"(first touch of a 64 KiB extent, not continuing the previous read)"
+             if 'demand-round-trips' in st else ''))
+    w('')
+    targets = []
+    for rate, R in res['rates'].items():
+        w(f"### {rate_name(rate)}, {rtt} ms RTT\n")
+        rtt_s = R.get('rtt-s', rtt / 1000)
+        w('| workload | method | cold s | warm s | wire cold MiB | wire warm MiB | cold / floor | vs velo cold |')
+        w('|---|---|---:|---:|---:|---:|---:|---:|')
+        for tname in res.get('traces', {}):
+            T = R.get(tname)
+            if not T:
+                continue
+            fl = T['floor']
+            vc = get(T, 'velo-cold', 'elapsed-s')
+            w(f"| trace {tname} | floor | {fmt_s(fl)} | | "
+              f"{fmt_mib(res['traces'][tname]['nonzero-bytes'])} | | 1.00x | |")
+            rtb = res['traces'][tname].get('demand-round-trips')
+            if rtb:
+                bound = max(rtb * rtt_s, fl)
+                w(f"| | RTT cost: {rtb} reads no sequential readahead predicts x RTT | {fmt_s(bound)} | | | | "
+                  f"{fmt_x(ratio(bound, fl))} | |")
+            w(f"| | local raw | {fmt_s(get(T, 'local', 'elapsed-s'))} | | 0 | | | |")
+            for m, label in (('velo', 'velo'), ('cor', 'stock copy-on-read')):
+                c, wm = T.get(f'{m}-cold'), T.get(f'{m}-warm')
+                if c is None:
+                    continue
+                if 'error' in c:
+                    w(f"| | {label} | failed | | | | | |")
+                    continue
+                ce = c.get('elapsed-s')
+                w(f"| | {label} | {fmt_s(ce)} | {fmt_s(get(wm, 'elapsed-s'))} | "
+                  f"{fmt_mib(c.get('wire'))} | {fmt_mib(get(wm, 'wire'))} | {fmt_x(ratio(ce, fl))} | "
+                  f"{fmt_x(ratio(ce, vc)) if m != 'velo' else ''} |")
+            C = R.get('copy', {})
+            for tool in ('qemu-img-convert', 'nbdcopy'):
+                ct = get(C, tool, 'time')
+                lt = get(C, f'trace-{tname}', 'elapsed-s') or get(T, 'local', 'elapsed-s')
+                if ct is not None and lt is not None:
+                    w(f"| | copy-first ({tool}) | {fmt_s(ct + lt)} | {fmt_s(lt)} | "
+                      f"{fmt_mib(get(C, tool, 'wire'))} | 0 | {fmt_x(ratio(ct + lt, fl))} | "
+                      f"{fmt_x(ratio(ct + lt, vc))} |")
+            if vc is not None:
+                targets.append((f'{rate}: trace {tname}: velo cold within 2x of floor',
+                                ratio(vc, fl), '<= 2.0', ratio(vc, fl) is not None and ratio(vc, fl) <= 2))
+            cc = get(T, 'cor-cold', 'elapsed-s')
+            if cc is not None and vc is not None:
+                targets.append((f'{rate}: trace {tname}: stock COR cold / velo cold',
+                                ratio(cc, vc), '>= 5.0', ratio(cc, vc) >= 5))
+        B = R.get('boot')
+        if B:
+            locals_ = [x for x in (get(B, k, 'time') for k in ('local', 'local-2', 'copy-local'))
+                       if x is not None]
+            lb = sorted(locals_)[len(locals_) // 2] if locals_ else None
+            if len(locals_) > 1:
+                lb = (sorted(locals_)[(len(locals_) - 1) // 2] + sorted(locals_)[len(locals_) // 2]) / 2
+            note = (f" (median of {len(locals_)} local boots: "
+                    f"{', '.join(fmt_s(x) for x in locals_)})" if len(locals_) > 1 else '')
+            w(f"| guest boot (pvscsi, to BOOT-OK) | local raw{note} | {fmt_s(lb)} | | 0 | | | |")
+            for m, label in (('velo', 'velo'), ('cor', 'stock copy-on-read')):
+                c, wm = B.get(f'{m}-cold'), B.get(f'{m}-warm')
+                if c is None:
+                    continue
+                if 'error' in c:
+                    w(f"| | {label} | failed | | | | | |")
+                    continue
+                wire_c, wire_w = fmt_mib(c.get('wire')), fmt_mib(get(wm, 'wire'))
+                if m == 'velo':
+                    wire_c += f" ({fmt_mib(get(c, 'velo', 'bytes-wire'))})"
+                    wire_w += f" ({fmt_mib(get(wm, 'velo', 'bytes-wire'))})"
+                w(f"| | {label} | {fmt_s(c['time'])} | {fmt_s(get(wm, 'time'))} | {wire_c} | {wire_w} | "
+                  f"{fmt_x(ratio(c['time'], lb))} of local | "
+                  f"{fmt_x(ratio(c['time'], get(B, 'velo-cold', 'time'))) if m != 'velo' else ''} |")
+            C = R.get('copy', {})
+            cl = get(B, 'copy-local', 'time') or lb
+            for tool in ('qemu-img-convert', 'nbdcopy'):
+                ct = get(C, tool, 'time')
+                if ct is not None and cl is not None:
+                    w(f"| | copy-first ({tool}) + local boot | {fmt_s(ct + cl)} | {fmt_s(cl)} | "
+                      f"{fmt_mib(get(C, tool, 'wire'))} | 0 | {fmt_x(ratio(ct + cl, lb))} of local | "
+                      f"{fmt_x(ratio(ct + cl, get(B, 'velo-cold', 'time')))} |")
+            vb = get(B, 'velo-cold', 'time')
+            if vb is not None and lb:
+                targets.append((f'{rate}: velo cold boot / local boot', vb / lb, '<= 1.5 (at 100m)',
+                                vb / lb <= 1.5))
+        w('\nTraces: serial replay with bench/trace-replay (qemu-io engine), clock from open to last '
+          'read. Warm: the same cache file (velo) or overlay (stock copy-on-read) again, new process. '
+          'copy-first: cold = copy time + the local run on the copy; warm = the local run alone. '
+          'Boots: time to BOOT-OK from QEMU start (boot-guest.sh polls every 0.2 s).')
+        C = R.get('copy', {})
+        if C.get('floor'):
+            w(f"\nFull-copy floor at {rate_name(rate)}: {fmt_s(C['floor'])} s "
+              f"({res['image']['nonzero-bytes'] / MiB:.0f} MiB non-zero). "
+              + ' '.join(f"{tool}: {fmt_s(get(C, tool, 'time'))} s."
+                         for tool in ('qemu-img-convert', 'nbdcopy') if get(C, tool, 'time'))
+              + ''.join(f" {tool}: {C[tool]['error']}." for tool in ('qemu-img-convert', 'nbdcopy')
+                        if 'error' in C.get(tool, {})))
+        w('')
+        # velo internals
+        rows = []
+        D = R.get('diag', {})
+        for k, v in D.items():
+            if k.startswith('velo-ram-') and 'velo' in v:
+                rows.append((f"trace {res['args']['traces'][0].split('/')[-1].replace('.trace', '')}, "
+                             f"ram-size {k[9:]}, cold (qmp engine: {fmt_s(v['elapsed-s'])} s)", v['velo']))
+        for k in ('velo-cold', 'velo-warm'):
+            v = get(B, k, 'velo')
+            if v:
+                rows.append((f'guest boot, {k[5:]}', v))
+        if rows:
+            w(f"velo's own statistics (query-blockstats) at {rate_name(rate)}:\n")
+            w('| run | fetches | readahead | fetched MiB | wire MiB | misses | RAM hits | cache hits '
+              '| zero reads | fetch latency avg / max ms |')
+            w('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+            for label, v in rows:
+                w(f"| {label} | {v['fetches']} | {v['readahead-fetches']} | {fmt_mib(v['bytes-fetched'])} | "
+                  f"{fmt_mib(v['bytes-wire'])} | {v['misses']} | {v['ram-hits']} | {v['cache-hits']} | "
+                  f"{v['zero-reads']} | {v['fetch-latency-avg-us'] / 1000:.0f} / "
+                  f"{v['fetch-latency-max-us'] / 1000:.0f} |")
+            w('')
+        # RAM
+        lq = get(D, 'local-qmp', 'peak-rss')
+        ram_rows = []
+        for k, v in D.items():
+            if k.startswith('velo-ram-') and lq and v.get('peak-rss'):
+                ram = parse_size(k[9:])
+                ram_rows.append((k[9:], v['peak-rss'], v['peak-rss'] - lq, ram))
+        T0 = R.get(next(iter(res.get('traces', {})), ''), {})
+        lqi, vqi = get(T0, 'local', 'peak-rss'), get(T0, 'velo-cold', 'peak-rss')
+        if ram_rows or (lqi and vqi):
+            meta = res['image']['disk-size'] / 65536 * 5
+            w(f"RAM at {rate_name(rate)}: peak RSS (VmHWM) of the velo client minus that of the same replay "
+              f"of a local raw image, against ram-size + metadata "
+              f"({res['image']['disk-size'] // GiB} GiB disk: {meta / 1024:.0f} KiB of metadata):\n")
+            w('| client | ram-size | peak RSS MiB | minus local MiB | / (ram-size + metadata) |')
+            w('|---|---:|---:|---:|---:|')
+            if lqi and vqi:
+                ram = parse_size(a['ram_size'])
+                w(f"| qemu-io, cold trace | {a['ram_size']} | {fmt_mib(vqi)} | {fmt_mib(vqi - lqi)} | "
+                  f"{fmt_x(ratio(vqi - lqi, ram + meta))} |")
+                targets.append((f'{rate}: RAM: velo peak RSS over local / (ram-size {a["ram_size"]} + metadata)',
+                                ratio(vqi - lqi, ram + meta), '<= 1.0', (vqi - lqi) <= ram + meta))
+            for rs, peak, delta, ram in ram_rows:
+                w(f"| qemu-system (qmp engine), cold trace | {rs} | {fmt_mib(peak)} | {fmt_mib(delta)} | "
+                  f"{fmt_x(ratio(delta, ram + meta))} |")
+                targets.append((f'{rate}: RAM (qmp engine, ram-size {rs})', ratio(delta, ram + meta),
+                                '<= 1.0', delta <= ram + meta))
+            for k in ('velo-cold', 'velo-warm'):
+                vb, lb_ = get(B, k, 'vmhwm'), get(B, 'local', 'vmhwm')
+                if vb and lb_:
+                    w(f"| qemu-system, guest boot {k[5:]} (512 MiB guest) | {a['ram_size']} | {fmt_mib(vb)} | "
+                      f"{fmt_mib(vb - lb_)} | {fmt_x(ratio(vb - lb_, parse_size(a['ram_size']) + meta))} |")
+            w('')
+    X = res.get('extras', {})
+    if X:
+        w('### Rate-independent\n')
+        w(f"Warm throughput: `qemu-img bench -d 1` (serial), {BENCH_BYTES // MiB} MiB sequential from "
+          f"offset {BENCH_OFFSET // MiB} MiB (all data), best of 3; velo with a warm cache file and a "
+          f"fresh process (RAM tier empty at start; region > ram-size), local raw from the page cache:\n")
+        w('| request size | local raw MiB/s | velo warm MiB/s | velo / local |')
+        w('|---|---:|---:|---:|')
+        for label in ('64k', '4k'):
+            lo, ve = X.get(f'bench-local-{label}'), X.get(f'bench-velo-{label}')
+            if isinstance(lo, float) and isinstance(ve, float):
+                w(f"| {label} | {lo:.0f} | {ve:.0f} | {fmt_x(ve / lo)} |")
+                targets.append((f'warm throughput {label} QD1: velo / local', ve / lo, '>= 0.8', ve / lo >= 0.8))
+        w('')
+        m1, m64, ml = X.get('meta1g', {}), X.get('meta64g', {}), X.get('meta-local', {})
+        if m1.get('rss') and m64.get('rss'):
+            d_rss = (m64['rss'] - m1['rss']) / 63
+            d_hwm = (m64['peak-rss'] - m1['peak-rss']) / 63
+            w(f"Metadata: an idle velo client (qemu-io) on an empty 64 GiB disk vs an empty 1 GiB disk: "
+              f"RSS +{d_rss / 1024:.0f} KiB per GiB of disk, peak RSS +{d_hwm / 1024:.0f} KiB per GiB "
+              f"(RSS {fmt_mib(m1['rss'])} / {fmt_mib(m64['rss'])} MiB; a local raw image: "
+              f"{fmt_mib(ml.get('rss'))} MiB). By construction, per 64 KiB extent: 1 byte of extent map and "
+              f"4 bytes of CRC in RAM (80 KiB per GiB), 8 bytes of index in the cache file (128 KiB per GiB, "
+              f"also held in RAM while the index is loaded or rewritten); an empty disk never touches "
+              f"its CRC array, so the RSS figure shows the map only.\n")
+    if targets:
+        w('### Targets\n')
+        w('| target | measured | goal | met |')
+        w('|---|---:|---|---|')
+        for name, val, goal, ok in targets:
+            w(f"| {name} | {fmt_x(val)} | {goal} | {'yes' if ok else '**no**'} |")
+        w('')
+    return '\n'.join(out) + '\n'
+
+
+def parse_size(s):
+    m = re.fullmatch(r'(\d+)([kKmMgG]?)', str(s))
+    return int(m.group(1)) * {'': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}[m.group(2).lower()]
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog='bench/run.sh', description=__doc__.split('\n\n')[0])
+    ap.add_argument('--rate', default='100m', help='link rate(s), comma-separated: 100m, 20m (default 100m)')
+    ap.add_argument('--rtt-ms', type=int, default=50, help='round-trip time (default 50)')
+    ap.add_argument('--quick', action='store_true',
+                    help='smoke check: only the recorded boot trace at 100m (local, velo, stock COR)')
+    ap.add_argument('--traces', default='boot-pvscsi,synthetic-3000',
+                    help='comma-separated names in bench/traces/ or paths')
+    ap.add_argument('--trace-limit', type=int, default=0, help='replay only the first N reads')
+    ap.add_argument('--ram-size', default='64M', help='velo ram-size of the RAM check (default 64M)')
+    ap.add_argument('--ram-size-small', default='16M', help='a second, smaller ram-size checked')
+    ap.add_argument('--no-boot', action='store_true', help='skip the real guest boots')
+    ap.add_argument('--no-copy', action='store_true', help='skip copy-first')
+    ap.add_argument('--no-cor', action='store_true', help='skip stock copy-on-read')
+    ap.add_argument('--boot-timeout', type=int, default=600)
+    ap.add_argument('--work', help='work directory (default: a new /tmp/velo-bench.XXXXXX)')
+    ap.add_argument('--keep', action='store_true', help='keep the work directory')
+    ap.add_argument('--no-snapshot', action='store_true',
+                    help='use build/bin directly instead of a copy made at the start')
+    ap.add_argument('--out', help='markdown output (default bench/results/<date>.md, appended)')
+    ap.add_argument('--report', metavar='JSON',
+                    help='only print the markdown report of an earlier run\'s raw figures')
+    a = ap.parse_args(argv)
+    a.argv = argv
+    if a.report:
+        with open(a.report) as f:
+            res = json.load(f)
+        for name, st in res.get('traces', {}).items():
+            if 'demand-round-trips' not in st:      # older runs: recompute
+                p = os.path.join(BENCH, 'traces', name + '.trace')
+                if os.path.exists(p):
+                    st['demand-round-trips'] = tracelib.demand_round_trips(tracelib.read_trace(p)[0])
+        sys.stdout.write(report(res) + (f"Run took {res['duration-s'] / 60:.1f} min.\n"
+                                        if 'duration-s' in res else ''))
+        return 0
+    if a.quick:
+        a.rate = '100m'
+        a.traces = a.traces.split(',')[0]
+    a.rates = [r.strip() for r in a.rate.split(',') if r.strip()]
+    for r in a.rates:
+        parse_rate(r)
+    a.traces = [t.strip() for t in a.traces.split(',') if t.strip()]
+    if a.rtt_ms % 2:
+        raise SystemExit('run.sh: --rtt-ms must be even (velo-link delays each direction by RTT/2)')
+    a.delay_ms = a.rtt_ms // 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    b = Bench(a)
+    t0 = time.monotonic()
+    try:
+        res = b.run()
+    except KeyboardInterrupt:
+        raise SystemExit(130)
+    finally:
+        if not a.keep and not a.work:
+            subprocess.run(['rm', '-rf', b.work])
+    res['duration-s'] = round(time.monotonic() - t0)
+    md = report(res) + f"Run took {res['duration-s'] / 60:.1f} min.\n"
+    sys.stdout.write(md)
+    date = datetime.date.today().isoformat()
+    out = a.out or os.path.join(BENCH, 'results', f'{date}.md')
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    new = not os.path.exists(out)
+    with open(out, 'a') as f:
+        if new:
+            f.write(f'# Velo benchmark results, {date}\n\nWritten by bench/run.sh; '
+                    'see docs/performance.md for how to read them.\n\n')
+        f.write(md + '\n')
+    with open(os.path.splitext(out)[0] + f"-{time.strftime('%H%M%S')}.json", 'w') as f:
+        json.dump(res, f, indent=1)
+    log(f'results appended to {out}')
+    return 0
