@@ -16,7 +16,7 @@
 # Prints a markdown report and appends it to bench/results/<date>.md (raw
 # figures next to it as <date>-<time>.json).  --quick: the recorded boot trace
 # at 100m only (local, velo, stock copy-on-read; ~2 min), a smoke check.
-# A default run (100m) took 9 minutes on 2 cores; --rate 20m took 18.
+# A default run (100m) takes about 10 minutes on 2 cores; --rate 20m about 18.
 #
 # Needs: a built tree (make), root for the guest build (cached), python3;
 # nbdcopy (apt-get install libnbd-bin) is optional.
