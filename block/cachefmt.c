@@ -4,15 +4,10 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <string.h>
+#include "bytes.h"
 #include "cachefmt.h"
 #include "extmap.h"
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, v >> 32); put32(p + 4, v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 /*
  * CRC-32C (Castagnoli): the SSE4.2 instruction where the CPU has it (about
@@ -119,17 +114,17 @@ void velo_cache_hdr_encode(uint8_t *buf, const VeloCacheHdr *h)
 
     memset(buf, 0, VELO_CACHE_HDR_SIZE);
     memcpy(buf, VELO_CACHE_MAGIC, 8);
-    put32(buf + 8, h->version);
-    put32(buf + 12, VELO_CACHE_HDR_SIZE);
-    put64(buf + 16, h->disk_size);
-    put32(buf + 24, h->extent_size);
-    put64(buf + 32, h->n_extents);
-    put64(buf + 40, h->index_offset);
-    put64(buf + 48, h->data_offset);
+    velo_put32(buf + 8, h->version);
+    velo_put32(buf + 12, VELO_CACHE_HDR_SIZE);
+    velo_put64(buf + 16, h->disk_size);
+    velo_put32(buf + 24, h->extent_size);
+    velo_put64(buf + 32, h->n_extents);
+    velo_put64(buf + 40, h->index_offset);
+    velo_put64(buf + 48, h->data_offset);
     memcpy(buf + 56, h->disk_id, 16);
-    put16(buf + 72, n);
+    velo_put16(buf + 72, n);
     memcpy(buf + 74, h->export_name, n);
-    put32(buf + VELO_CACHE_HDR_SIZE - 4,
+    velo_put32(buf + VELO_CACHE_HDR_SIZE - 4,
           velo_cache_crc(buf, VELO_CACHE_HDR_SIZE - 4));
 }
 
@@ -144,24 +139,24 @@ bool velo_cache_hdr_decode(const uint8_t *buf, VeloCacheHdr *h,
         *why = "not a velo cache file (bad magic)";
         return false;
     }
-    h->version = get32(buf + 8);
+    h->version = velo_get32(buf + 8);
     if (h->version != VELO_CACHE_VERSION) {
         *why = "unsupported velo cache file version";
         return false;
     }
-    if (get32(buf + VELO_CACHE_HDR_SIZE - 4) !=
+    if (velo_get32(buf + VELO_CACHE_HDR_SIZE - 4) !=
         velo_cache_crc(buf, VELO_CACHE_HDR_SIZE - 4)) {
         *why = "velo cache file header is corrupt (CRC mismatch)";
         return false;
     }
-    h->disk_size = get64(buf + 16);
-    h->extent_size = get32(buf + 24);
-    h->n_extents = get64(buf + 32);
-    h->index_offset = get64(buf + 40);
-    h->data_offset = get64(buf + 48);
+    h->disk_size = velo_get64(buf + 16);
+    h->extent_size = velo_get32(buf + 24);
+    h->n_extents = velo_get64(buf + 32);
+    h->index_offset = velo_get64(buf + 40);
+    h->data_offset = velo_get64(buf + 48);
     memcpy(h->disk_id, buf + 56, 16);
-    n = get16(buf + 72);
-    if (get32(buf + 12) != VELO_CACHE_HDR_SIZE || n > VELO_CACHE_NAME_MAX ||
+    n = velo_get16(buf + 72);
+    if (velo_get32(buf + 12) != VELO_CACHE_HDR_SIZE || n > VELO_CACHE_NAME_MAX ||
         h->extent_size < 4096 || h->extent_size > (4u << 20) ||
         (h->extent_size & (h->extent_size - 1)) ||
         h->disk_size > (UINT64_C(1) << 62) ||
@@ -200,9 +195,9 @@ static uint16_t entry_check(uint64_t idx, unsigned state, uint32_t data_crc)
 {
     uint8_t b[13];
 
-    put64(b, idx);
+    velo_put64(b, idx);
     b[8] = (uint8_t)state;
-    put32(b + 9, data_crc);
+    velo_put32(b + 9, data_crc);
     return (uint16_t)velo_cache_crc(b, sizeof(b));
 }
 
@@ -215,8 +210,8 @@ void velo_cache_entry_encode(uint8_t *buf, uint64_t idx, unsigned state,
     }
     buf[0] = (uint8_t)state;
     buf[1] = 0;
-    put16(buf + 2, entry_check(idx, state, data_crc));
-    put32(buf + 4, data_crc);
+    velo_put16(buf + 2, entry_check(idx, state, data_crc));
+    velo_put32(buf + 4, data_crc);
 }
 
 bool velo_cache_entry_decode(const uint8_t *buf, uint64_t idx,
@@ -224,7 +219,7 @@ bool velo_cache_entry_decode(const uint8_t *buf, uint64_t idx,
 {
     static const uint8_t zero[VELO_CACHE_ENTRY_SIZE];
     unsigned st = buf[0];
-    uint32_t crc = get32(buf + 4);
+    uint32_t crc = velo_get32(buf + 4);
 
     if (!memcmp(buf, zero, sizeof(zero))) {
         *state = VELO_EXT_UNKNOWN;
@@ -232,7 +227,7 @@ bool velo_cache_entry_decode(const uint8_t *buf, uint64_t idx,
         return true;
     }
     if (st == VELO_EXT_UNKNOWN || st >= VELO_EXT__MAX || buf[1] != 0 ||
-        get16(buf + 2) != entry_check(idx, st, crc)) {
+        velo_get16(buf + 2) != entry_check(idx, st, crc)) {
         return false;
     }
     *state = st;

@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <string.h>
+#include "bytes.h"
 #include <errno.h>
 #include "proto.h"
 
@@ -62,13 +63,6 @@ int velo_status_to_errno(unsigned status)
     return status < VELO_E__MAX ? -status_table[status].err : -EIO;
 }
 
-/* Big-endian field access. */
-static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, v >> 32); put32(p + 4, v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 static bool fail(const char **why, const char *msg)
 {
@@ -80,25 +74,25 @@ static bool fail(const char **why, const char *msg)
 
 void velo_hdr_encode(uint8_t *buf, const VeloHdr *h)
 {
-    put32(buf, VELO_MAGIC);
-    put16(buf + 4, h->type);
-    put16(buf + 6, h->flags);
-    put64(buf + 8, h->handle);
-    put32(buf + 16, h->length);
-    put32(buf + 20, h->status);
+    velo_put32(buf, VELO_MAGIC);
+    velo_put16(buf + 4, h->type);
+    velo_put16(buf + 6, h->flags);
+    velo_put64(buf + 8, h->handle);
+    velo_put32(buf + 16, h->length);
+    velo_put32(buf + 20, h->status);
 }
 
 bool velo_hdr_decode(const uint8_t *buf, uint32_t max_payload, VeloHdr *h,
                      const char **why)
 {
-    if (get32(buf) != VELO_MAGIC) {
+    if (velo_get32(buf) != VELO_MAGIC) {
         return fail(why, "bad frame magic (not a velo peer?)");
     }
-    h->type = get16(buf + 4);
-    h->flags = get16(buf + 6);
-    h->handle = get64(buf + 8);
-    h->length = get32(buf + 16);
-    h->status = get32(buf + 20);
+    h->type = velo_get16(buf + 4);
+    h->flags = velo_get16(buf + 6);
+    h->handle = velo_get64(buf + 8);
+    h->length = velo_get32(buf + 16);
+    h->status = velo_get32(buf + 20);
     if (h->type == 0 || h->type >= VELO_MSG__MAX) {
         return fail(why, "unknown frame type");
     }
@@ -114,11 +108,11 @@ size_t velo_hello_encode(uint8_t *buf, const VeloHello *m)
 {
     size_t n = strnlen(m->name, VELO_MAX_STRING);
 
-    put16(buf, m->version_min);
-    put16(buf + 2, m->version_max);
-    put32(buf + 4, 0);
-    put64(buf + 8, m->features);
-    put16(buf + 16, n);
+    velo_put16(buf, m->version_min);
+    velo_put16(buf + 2, m->version_max);
+    velo_put32(buf + 4, 0);
+    velo_put64(buf + 8, m->features);
+    velo_put16(buf + 16, n);
     memcpy(buf + 18, m->name, n);
     return 18 + n;
 }
@@ -131,10 +125,10 @@ bool velo_hello_decode(const uint8_t *p, size_t len, VeloHello *m,
     if (len < 18) {
         return fail(why, "HELLO too short");
     }
-    m->version_min = get16(p);
-    m->version_max = get16(p + 2);
-    m->features = get64(p + 8);
-    n = get16(p + 16);
+    m->version_min = velo_get16(p);
+    m->version_max = velo_get16(p + 2);
+    m->features = velo_get64(p + 8);
+    n = velo_get16(p + 16);
     if (n == 0 || n > VELO_MAX_STRING) {
         return fail(why, "export name length out of range (1..4096)");
     }
@@ -162,14 +156,14 @@ unsigned velo_pick_version(unsigned client_min, unsigned client_max)
 
 void velo_hello_reply_encode(uint8_t *buf, const VeloHelloReply *m)
 {
-    put16(buf, m->version);
-    put16(buf + 2, 0);
-    put32(buf + 4, m->extent_size);
-    put64(buf + 8, m->features);
-    put64(buf + 16, m->disk_size);
-    put32(buf + 24, m->max_payload);
-    put32(buf + 28, m->max_inflight);
-    put64(buf + 32, m->export_flags);
+    velo_put16(buf, m->version);
+    velo_put16(buf + 2, 0);
+    velo_put32(buf + 4, m->extent_size);
+    velo_put64(buf + 8, m->features);
+    velo_put64(buf + 16, m->disk_size);
+    velo_put32(buf + 24, m->max_payload);
+    velo_put32(buf + 28, m->max_inflight);
+    velo_put64(buf + 32, m->export_flags);
     memcpy(buf + 40, m->disk_id, VELO_DISK_ID_SIZE);
 }
 
@@ -180,13 +174,13 @@ bool velo_hello_reply_decode(const uint8_t *p, size_t len,
     if (len != VELO_HELLO_REPLY_SIZE) {
         return fail(why, "HELLO_REPLY has the wrong length");
     }
-    m->version = get16(p);
-    m->extent_size = get32(p + 4);
-    m->features = get64(p + 8);
-    m->disk_size = get64(p + 16);
-    m->max_payload = get32(p + 24);
-    m->max_inflight = get32(p + 28);
-    m->export_flags = get64(p + 32);
+    m->version = velo_get16(p);
+    m->extent_size = velo_get32(p + 4);
+    m->features = velo_get64(p + 8);
+    m->disk_size = velo_get64(p + 16);
+    m->max_payload = velo_get32(p + 24);
+    m->max_inflight = velo_get32(p + 28);
+    m->export_flags = velo_get64(p + 32);
     memcpy(m->disk_id, p + 40, VELO_DISK_ID_SIZE);
 
     if (m->version < VELO_VERSION_MIN || m->version > VELO_VERSION_MAX) {
@@ -223,7 +217,7 @@ size_t velo_error_encode(uint8_t *buf, const char *msg)
 {
     size_t n = strnlen(msg, VELO_MAX_STRING);
 
-    put16(buf, n);
+    velo_put16(buf, n);
     memcpy(buf + 2, msg, n);
     return 2 + n;
 }
@@ -237,7 +231,7 @@ bool velo_error_decode(const uint8_t *p, size_t len, char **msg,
     if (len < 2) {
         return fail(why, "ERROR too short");
     }
-    n = get16(p);
+    n = velo_get16(p);
     if (n > VELO_MAX_STRING || len != 2 + n) {
         return fail(why, "ERROR message length is inconsistent");
     }
@@ -255,12 +249,12 @@ bool velo_error_decode(const uint8_t *p, size_t len, char **msg,
 
 static size_t range_encode(uint8_t *buf, const VeloRange *r, bool read)
 {
-    put64(buf, r->offset);
+    velo_put64(buf, r->offset);
     if (read) {
-        put32(buf + 8, (uint32_t)r->length);
-        put32(buf + 12, 0);
+        velo_put32(buf + 8, (uint32_t)r->length);
+        velo_put32(buf + 12, 0);
     } else {
-        put64(buf + 8, r->length);
+        velo_put64(buf + 8, r->length);
     }
     return 16;
 }
@@ -281,8 +275,8 @@ bool velo_map_req_decode(const uint8_t *p, size_t len, uint64_t disk_size,
     if (len != 16) {
         return fail(why, "MAP request has the wrong length");
     }
-    r->offset = get64(p);
-    r->length = get64(p + 8);
+    r->offset = velo_get64(p);
+    r->length = velo_get64(p + 8);
     if (r->length == 0) {
         return fail(why, "MAP of zero length");
     }
@@ -299,8 +293,8 @@ bool velo_read_req_decode(const uint8_t *p, size_t len, uint64_t disk_size,
     if (len != 16) {
         return fail(why, "READ request has the wrong length");
     }
-    r->offset = get64(p);
-    r->length = get32(p + 8);
+    r->offset = velo_get64(p);
+    r->length = velo_get32(p + 8);
     if (r->length == 0) {
         return fail(why, "READ of zero length");
     }
@@ -330,13 +324,13 @@ size_t velo_map_reply_encode(uint8_t *buf, const VeloMapEntry *e, uint32_t n)
 {
     uint32_t i;
 
-    put32(buf, n);
+    velo_put32(buf, n);
     for (i = 0; i < n; i++) {
         uint8_t *q = buf + 4 + (size_t)i * VELO_MAP_ENTRY_SIZE;
-        put64(q, e[i].offset);
-        put64(q + 8, e[i].length);
-        put32(q + 16, e[i].kind);
-        put32(q + 20, 0);
+        velo_put64(q, e[i].offset);
+        velo_put64(q + 8, e[i].length);
+        velo_put32(q + 16, e[i].kind);
+        velo_put32(q + 20, 0);
     }
     return 4 + (size_t)n * VELO_MAP_ENTRY_SIZE;
 }
@@ -352,7 +346,7 @@ bool velo_map_reply_decode(const uint8_t *p, size_t len, const VeloRange *req,
     if (len < 4) {
         return fail(why, "MAP_REPLY too short");
     }
-    count = get32(p);
+    count = velo_get32(p);
     if (count == 0) {
         return fail(why, "MAP_REPLY has no entries");
     }
@@ -363,9 +357,9 @@ bool velo_map_reply_decode(const uint8_t *p, size_t len, const VeloRange *req,
     e = g_new(VeloMapEntry, count);
     for (i = 0; i < count; i++) {
         const uint8_t *q = p + 4 + (size_t)i * VELO_MAP_ENTRY_SIZE;
-        e[i].offset = get64(q);
-        e[i].length = get64(q + 8);
-        e[i].kind = get32(q + 16);
+        e[i].offset = velo_get64(q);
+        e[i].length = velo_get64(q + 8);
+        e[i].kind = velo_get32(q + 16);
         if (e[i].offset != next) {
             return fail(why, "MAP_REPLY entries are not contiguous");
         }
@@ -387,11 +381,11 @@ bool velo_map_reply_decode(const uint8_t *p, size_t len, const VeloRange *req,
 void velo_chunk_hdr_encode(uint8_t *buf, uint64_t offset, uint32_t length,
                            unsigned encoding, uint32_t payload_length)
 {
-    put64(buf, offset);
-    put32(buf + 8, length);
-    put16(buf + 12, encoding);
-    put16(buf + 14, 0);
-    put32(buf + 16, payload_length);
+    velo_put64(buf, offset);
+    velo_put32(buf + 8, length);
+    velo_put16(buf + 12, encoding);
+    velo_put16(buf + 14, 0);
+    velo_put32(buf + 16, payload_length);
 }
 
 int velo_chunk_next(const uint8_t *p, size_t len, size_t *pos,
@@ -413,10 +407,10 @@ int velo_chunk_next(const uint8_t *p, size_t len, size_t *pos,
         return -1;
     }
     q = p + *pos;
-    c->offset = get64(q);
-    c->length = get32(q + 8);
-    c->encoding = get16(q + 12);
-    c->payload_length = get32(q + 16);
+    c->offset = velo_get64(q);
+    c->length = velo_get32(q + 8);
+    c->encoding = velo_get16(q + 12);
+    c->payload_length = velo_get32(q + 16);
     if (c->offset != *next) {
         *why = "chunk does not continue where the previous one ended";
         return -1;
