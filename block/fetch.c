@@ -569,7 +569,6 @@ int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp)
     int ret;
 
     if (s->map->count[VELO_EXT_UNKNOWN] == 0) {
-        s->map_loaded = true;
         return 0;
     }
     while (off < s->disk_size) {
@@ -599,7 +598,6 @@ int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp)
     }
     trace_velo_map_loaded(s, s->map->count[VELO_EXT_DATA],
                           s->map->count[VELO_EXT_ZERO]);
-    s->map_loaded = true;
     ret = velo_cache_write_index(s);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "cannot write the index of cache file "

@@ -141,7 +141,6 @@ typedef struct BDRVVeloState {
     uint64_t seq_bytes;         /* bytes read in the current sequential run */
     uint64_t ra_inflight;       /* readahead bytes being fetched */
     uint64_t fetches_started;
-    bool map_loaded;
 
     /* Cache file (cache.c). */
     BlockBackend *cache_blk;
