@@ -32,6 +32,7 @@
 #include "qapi/clone-visitor.h"
 #include "qapi/qapi-visit-sockets.h"
 #include "velo-int.h"
+#include "tls.h"
 #include "trace.h"
 
 /* --- connecting in a thread ------------------------------------------ */
@@ -43,11 +44,13 @@
  */
 struct VeloConnectAttempt {
     SocketAddress *addr;
+    QCryptoTLSCreds *tlscreds;      /* a reference, or NULL for plaintext */
+    char *tlshostname;
     QemuMutex lock;                 /* Protects co, done and abandoned. */
     Coroutine *co;                  /* woken when done, unless abandoned */
     bool done;
     bool abandoned;                 /* the node stopped waiting for us */
-    QIOChannelSocket *sioc;         /* result on success */
+    QIOChannel *ioc;                /* result on success */
     Error *err;                     /* result on failure */
     int refcnt;                     /* atomic */
 };
@@ -56,13 +59,53 @@ static void connect_attempt_unref(VeloConnectAttempt *a)
 {
     if (qatomic_fetch_dec(&a->refcnt) == 1) {
         qapi_free_SocketAddress(a->addr);
-        if (a->sioc) {
-            object_unref(OBJECT(a->sioc));
+        if (a->tlscreds) {
+            object_unref(OBJECT(a->tlscreds));
+        }
+        g_free(a->tlshostname);
+        if (a->ioc) {
+            object_unref(OBJECT(a->ioc));
         }
         error_free(a->err);
         qemu_mutex_destroy(&a->lock);
         g_free(a);
     }
+}
+
+static void set_sock_timeout(QIOChannelSocket *sioc, int secs)
+{
+    struct timeval tv = { .tv_sec = secs };
+
+    setsockopt(sioc->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(sioc->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * TLS from the first byte: handshake on the still-blocking socket, bounded
+ * by socket timeouts.  Consumes @sioc; returns the TLS channel or NULL.
+ */
+static QIOChannel *connect_tls(VeloConnectAttempt *a, QIOChannelSocket *sioc,
+                               Error **errp)
+{
+    QIOChannelTLS *tioc;
+
+    set_sock_timeout(sioc, VELO_TLS_HANDSHAKE_S);
+    tioc = qio_channel_tls_new_client(QIO_CHANNEL(sioc), a->tlscreds,
+                                      a->tlshostname, errp);
+    object_unref(OBJECT(sioc));         /* tioc holds its own reference */
+    if (!tioc) {
+        return NULL;
+    }
+    qio_channel_set_name(QIO_CHANNEL(tioc), "velo-tls");
+    if (velo_tls_handshake(tioc, NULL, NULL, errp) < 0) {
+        error_prepend(errp, "TLS handshake with the velo server failed (does "
+                      "the export use tls-creds, and do the CA, host name "
+                      "and credentials match?): ");
+        object_unref(OBJECT(tioc));
+        return NULL;
+    }
+    set_sock_timeout(sioc, 0);
+    return QIO_CHANNEL(tioc);
 }
 
 static void *connect_thread(void *opaque)
@@ -72,8 +115,10 @@ static void *connect_thread(void *opaque)
 
     if (qio_channel_socket_connect_sync(sioc, a->addr, &a->err) < 0) {
         object_unref(OBJECT(sioc));
+    } else if (a->tlscreds) {
+        a->ioc = connect_tls(a, sioc, &a->err);
     } else {
-        a->sioc = sioc;
+        a->ioc = QIO_CHANNEL(sioc);
     }
     qemu_mutex_lock(&a->lock);
     a->done = true;
@@ -85,14 +130,19 @@ static void *connect_thread(void *opaque)
     return NULL;
 }
 
-static QIOChannelSocket *coroutine_fn velo_co_connect_socket(BDRVVeloState *s,
-                                                              Error **errp)
+static QIOChannel *coroutine_fn velo_co_connect_socket(BDRVVeloState *s,
+                                                        Error **errp)
 {
     VeloConnectAttempt *a = g_new0(VeloConnectAttempt, 1);
     QemuThread thread;
-    QIOChannelSocket *sioc;
+    QIOChannel *ioc;
 
     a->addr = QAPI_CLONE(SocketAddress, s->saddr);
+    if (s->tlscreds) {
+        a->tlscreds = s->tlscreds;
+        object_ref(OBJECT(a->tlscreds));
+        a->tlshostname = g_strdup(s->tlshostname);
+    }
     a->co = qemu_coroutine_self();
     a->refcnt = 2;
     qemu_mutex_init(&a->lock);
@@ -107,14 +157,14 @@ static QIOChannelSocket *coroutine_fn velo_co_connect_socket(BDRVVeloState *s,
         error_setg(errp, "connection attempt abandoned: the node is closing");
         return NULL;
     }
-    sioc = a->sioc;
-    a->sioc = NULL;
-    if (!sioc) {
+    ioc = a->ioc;
+    a->ioc = NULL;
+    if (!ioc) {
         error_propagate(errp, a->err);
         a->err = NULL;
     }
     connect_attempt_unref(a);
-    return sioc;
+    return ioc;
 }
 
 /* --- framing ---------------------------------------------------------- */
@@ -249,8 +299,7 @@ static void velo_conn_drop(BDRVVeloState *s, uint64_t bad_handle)
          * references and the shutdown makes their writes fail at once.
          */
         qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
-        object_unref(OBJECT(s->sioc));
-        s->sioc = NULL;
+        object_unref(OBJECT(s->ioc));
         s->ioc = NULL;
     }
     if (s->connected) {
@@ -290,10 +339,17 @@ static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
     g_strlcpy(hello->name, s->export_name, sizeof(hello->name));
     len = velo_hello_encode(buf, hello);
     ret = velo_co_send(s, VELO_MSG_HELLO, 0, buf, len, NULL, errp);
-    if (ret < 0) {
-        return ret;
+    if (ret >= 0) {
+        ret = velo_co_read_frame(s, VELO_HANDSHAKE_MAX, &h, &payload, errp);
     }
-    ret = velo_co_read_frame(s, VELO_HANDSHAKE_MAX, &h, &payload, errp);
+    if (ret < 0 && ret != -EPROTO) {
+        /* Closed on us: the usual sign of a TLS mismatch or refusal. */
+        error_prepend(errp, s->tlscreds ?
+                      "no HELLO_REPLY (the server may have refused this "
+                      "client's TLS identity: check its tls-authz): " :
+                      "no HELLO_REPLY (if the export uses TLS, give "
+                      "tls-creds): ");
+    }
     if (ret < 0) {
         return ret;
     }
@@ -338,24 +394,23 @@ static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
 
 static int coroutine_fn velo_co_connect_once(BDRVVeloState *s, Error **errp)
 {
-    QIOChannelSocket *sioc;
+    QIOChannel *ioc;
     int ret;
 
     trace_velo_conn_attempt(s, s->attempts);
-    sioc = velo_co_connect_socket(s, errp);
-    if (!sioc) {
+    ioc = velo_co_connect_socket(s, errp);
+    if (!ioc) {
         return -ECONNREFUSED;
     }
     if (s->closing) {
-        object_unref(OBJECT(sioc));
+        object_unref(OBJECT(ioc));
         error_setg(errp, "node is closing");
         return -ECANCELED;
     }
-    qio_channel_set_delay(QIO_CHANNEL(sioc), false);
-    qio_channel_set_blocking(QIO_CHANNEL(sioc), false, NULL);
-    qio_channel_attach_aio_context(QIO_CHANNEL(sioc), s->ctx);
-    s->sioc = sioc;
-    s->ioc = QIO_CHANNEL(sioc);
+    qio_channel_set_delay(ioc, false);
+    qio_channel_set_blocking(ioc, false, NULL);
+    qio_channel_attach_aio_context(ioc, s->ctx);
+    s->ioc = ioc;
     s->handshaking = true;
     s->conn_start_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     ret = velo_co_handshake(s, errp);

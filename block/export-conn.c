@@ -29,6 +29,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
+#include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/iov.h"
 #include "qemu/main-loop.h"
@@ -37,6 +38,7 @@
 #include "block/block_int.h"
 #include "sysemu/block-backend.h"
 #include "export-int.h"
+#include "tls.h"
 #include "trace/trace-block_velo.h"
 
 /* One MAP or READ, served by its own coroutine. */
@@ -555,15 +557,60 @@ static const char *coroutine_fn velo_co_serve(VeloClient *c)
     }
 }
 
+static bool coroutine_fn velo_co_tls_wait(QIOChannel *master,
+                                          GIOCondition cond, void *opaque)
+{
+    VeloClient *c = opaque;
+
+    if (!c->closing) {
+        qio_channel_yield(master, cond);
+    }
+    return !c->closing;
+}
+
+/*
+ * TLS from the first byte, before anything else is read: no plaintext can
+ * be buffered ahead of the session, and nothing reaches an export before
+ * the peer is authenticated (tls-authz).  The hello timer bounds it.
+ */
+static const char *coroutine_fn velo_co_tls(VeloClient *c)
+{
+    VeloListener *l = c->listener;
+    Error *err = NULL;
+    QIOChannelTLS *tioc;
+
+    tioc = qio_channel_tls_new_server(c->ioc, l->tlscreds, l->tlsauthz, &err);
+    if (!tioc) {
+        trace_velo_export_tls_fail(c, error_get_pretty(err));
+        error_free(err);
+        return "cannot start a TLS session";
+    }
+    qio_channel_set_name(QIO_CHANNEL(tioc), "velo-export-tls");
+    if (velo_tls_handshake(tioc, velo_co_tls_wait, c, &err) < 0) {
+        trace_velo_export_tls_fail(c, error_get_pretty(err));
+        error_free(err);
+        object_unref(OBJECT(tioc));
+        return "TLS handshake failed or peer not authorized";
+    }
+    c->ioc = QIO_CHANNEL(tioc);
+    trace_velo_export_tls_ok(c);
+    return NULL;
+}
+
 /* The reader: owns the client from accept to free. */
 static void coroutine_fn velo_client_co(void *opaque)
 {
     VeloClient *c = opaque;
     VeloListener *l = c->listener;
     VeloExport *exp;
-    const char *reason;
+    const char *reason = NULL;
 
-    reason = velo_co_handshake(c);
+    if (l->tlscreds) {
+        reason = velo_co_tls(c);
+    }
+    if (!reason) {
+        reason = velo_co_handshake(c);
+    }
     if (!reason) {
         reason = velo_co_serve(c);
     }
@@ -590,6 +637,9 @@ static void coroutine_fn velo_client_co(void *opaque)
         QLIST_REMOVE(c, next);
     }
     timer_free(c->hello_timer);
+    if (c->ioc != QIO_CHANNEL(c->sioc)) {
+        object_unref(OBJECT(c->ioc));
+    }
     object_unref(OBJECT(c->sioc));
     g_free(c);
 

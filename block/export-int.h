@@ -22,6 +22,7 @@
 #include "qemu/units.h"
 #include "block/export.h"
 #include "io/channel-socket.h"
+#include "crypto/tlscreds.h"
 #include "io/net-listener.h"
 #include "proto.h"
 
@@ -64,6 +65,8 @@ typedef struct VeloExport {
 struct VeloListener {
     char *key;                          /* socket_uri() of the address */
     QIONetListener *qnl;                /* NULL once closed */
+    QCryptoTLSCreds *tlscreds;          /* TLS from the first byte, or NULL */
+    char *tlsauthz;                     /* authz object id, or NULL */
     QLIST_HEAD(, VeloExport) exports;
     QLIST_HEAD(, VeloClient) pending;   /* clients still in the handshake */
     uint32_t nconns;                    /* all open connections */
@@ -86,8 +89,8 @@ typedef enum VeloPark {
 struct VeloClient {
     VeloListener *listener;             /* main thread only */
     VeloExport *exp;                    /* NULL during the handshake */
-    QIOChannelSocket *sioc;
-    QIOChannel *ioc;
+    QIOChannelSocket *sioc;             /* the socket; we own a reference */
+    QIOChannel *ioc;                    /* sioc, or the TLS channel (owned) */
     Coroutine *reader;
     QEMUTimer *hello_timer;             /* main thread only */
     bool busy;                          /* over the listener's limit */

@@ -26,6 +26,8 @@
 #include "sysemu/block-backend.h"
 #include "export.h"
 #include "export-int.h"
+#include "tls.h"
+#include "authz/base.h"
 #include "trace/trace-block_velo.h"
 
 #define VELO_EXP_DEFAULT_EXTENT     (64 * KiB)
@@ -95,13 +97,24 @@ void velo_listener_update(VeloListener *l)
     }
     if (l->nconns == 0) {
         QLIST_REMOVE(l, next);
+        if (l->tlscreds) {
+            object_unref(OBJECT(l->tlscreds));
+        }
+        g_free(l->tlsauthz);
         g_free(l->key);
         g_free(l);
     }
 }
 
-/* Find the listener for @addr, or open a new one (with no export yet). */
-static VeloListener *velo_listener_get(SocketAddress *addr, Error **errp)
+/*
+ * Find the listener for @addr, or open a new one (with no export yet) that
+ * speaks TLS with @creds (may be NULL) and authorizes with @authz.  Exports
+ * sharing an address share its TLS set-up: the handshake comes before a
+ * client names an export.
+ */
+static VeloListener *velo_listener_get(SocketAddress *addr,
+                                       QCryptoTLSCreds *creds,
+                                       const char *authz, Error **errp)
 {
     g_autofree char *key = socket_uri(addr);
     VeloListener *l;
@@ -109,6 +122,13 @@ static VeloListener *velo_listener_get(SocketAddress *addr, Error **errp)
 
     QLIST_FOREACH(l, &velo_listeners, next) {
         if (l->qnl && !strcmp(l->key, key)) {
+            if (l->tlscreds != creds || g_strcmp0(l->tlsauthz, authz)) {
+                error_setg(errp, "velo export: %s is already served with "
+                           "other tls-creds or tls-authz; exports sharing "
+                           "an address must use the same ones (or pick "
+                           "another address)", key);
+                return NULL;
+            }
             return l;
         }
     }
@@ -122,6 +142,11 @@ static VeloListener *velo_listener_get(SocketAddress *addr, Error **errp)
     l = g_new0(VeloListener, 1);
     l->key = g_steal_pointer(&key);
     l->qnl = qnl;
+    if (creds) {
+        object_ref(OBJECT(creds));
+        l->tlscreds = creds;
+    }
+    l->tlsauthz = g_strdup(authz);
     QLIST_INIT(&l->exports);
     QLIST_INIT(&l->pending);
     QLIST_INSERT_HEAD(&velo_listeners, l, next);
@@ -227,6 +252,7 @@ static int velo_exp_create(BlockExport *blk_exp, BlockExportOptions *opts,
     const char *name = vo->has_name ? vo->name : blk_exp->id;
     uint64_t extent = vo->has_extent_size ? vo->extent_size
                                           : VELO_EXP_DEFAULT_EXTENT;
+    QCryptoTLSCreds *creds = NULL;
     uint64_t perm, shared;
     VeloListener *l;
     int64_t size;
@@ -265,7 +291,36 @@ static int velo_exp_create(BlockExport *blk_exp, BlockExportOptions *opts,
         return ret;
     }
 
-    l = velo_listener_get(vo->addr, errp);
+    if (vo->has_tls_creds) {
+        creds = velo_tls_creds_get(vo->tls_creds,
+                                   QCRYPTO_TLS_CREDS_ENDPOINT_SERVER,
+                                   "velo export: tls-creds", errp);
+        if (!creds) {
+            return -EINVAL;
+        }
+    } else if (vo->has_tls_authz) {
+        error_setg(errp, "velo export: tls-authz needs tls-creds");
+        return -EINVAL;
+    }
+    if (vo->has_tls_authz &&
+        !object_dynamic_cast(object_resolve_path_component(
+                                 object_get_objects_root(), vo->tls_authz),
+                             TYPE_QAUTHZ)) {
+        error_setg(errp, "velo export: tls-authz: no authz object with id "
+                   "'%s' (create it with --object authz-simple,id=%s,"
+                   "identity=... or authz-list)", vo->tls_authz,
+                   vo->tls_authz);
+        if (creds) {
+            object_unref(OBJECT(creds));
+        }
+        return -EINVAL;
+    }
+
+    l = velo_listener_get(vo->addr, creds,
+                          vo->has_tls_authz ? vo->tls_authz : NULL, errp);
+    if (creds) {
+        object_unref(OBJECT(creds));    /* the listener holds its own */
+    }
     if (!l) {
         return -EADDRNOTAVAIL;
     }

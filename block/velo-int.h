@@ -14,6 +14,7 @@
 
 #include "block/block_int.h"
 #include "io/channel-socket.h"
+#include "crypto/tlscreds.h"
 #include "qemu/coroutine.h"
 #include "qemu/queue.h"
 #include "qapi/qapi-types-block-core.h"
@@ -91,6 +92,8 @@ typedef struct BDRVVeloState {
     uint32_t reconnect_delay;
     uint32_t open_timeout;
     VeloWriteMode write_mode;
+    QCryptoTLSCreds *tlscreds;  /* tls-creds (a reference), or NULL */
+    char *tlshostname;          /* checked against the server's cert */
 
     /* Geometry: from the server, or the cache header when offline. */
     uint64_t disk_size;
@@ -99,8 +102,7 @@ typedef struct BDRVVeloState {
     bool have_geometry;
 
     /* Connection (conn.c). */
-    QIOChannelSocket *sioc;
-    QIOChannel *ioc;
+    QIOChannel *ioc;            /* socket or TLS channel; we own a reference */
     bool connected;
     bool handshaking;
     bool closing;

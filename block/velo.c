@@ -32,6 +32,7 @@
 #include "block/qdict.h"
 #include "sysemu/block-backend.h"
 #include "velo-int.h"
+#include "tls.h"
 #include "trace.h"
 
 #define VELO_DEFAULT_PORT       10810
@@ -60,6 +61,12 @@ static QemuOptsList velo_runtime_opts = {
           .help = "Seconds I/O waits for a lost server before failing" },
         { .name = "open-timeout", .type = QEMU_OPT_NUMBER,
           .help = "Seconds to keep trying to connect when opening" },
+        { .name = "tls-creds", .type = QEMU_OPT_STRING,
+          .help = "ID of the TLS credentials object (client endpoint)" },
+        { .name = "tls-hostname", .type = QEMU_OPT_STRING,
+          .help = "Host name the server certificate must match" },
+        { .name = "allow-plaintext", .type = QEMU_OPT_BOOL,
+          .help = "Allow plaintext to a non-loopback server" },
         { /* end of list */ }
     },
 };
@@ -148,6 +155,54 @@ done:
     return saddr;
 }
 
+/* Is @addr on this host, so that plaintext never leaves it? */
+static bool velo_addr_is_local(SocketAddress *addr)
+{
+    const char *h;
+
+    if (addr->type != SOCKET_ADDRESS_TYPE_INET) {
+        return true;                    /* unix, vsock, fd */
+    }
+    h = addr->u.inet.host;
+    return !strcmp(h, "localhost") || g_str_has_prefix(h, "127.") ||
+           !strcmp(h, "::1") || !strcmp(h, "[::1]");
+}
+
+/* tls-creds, tls-hostname and the plaintext rule. */
+static bool velo_parse_tls(BDRVVeloState *s, QemuOpts *opts, Error **errp)
+{
+    const char *creds = qemu_opt_get(opts, "tls-creds");
+    const char *host = qemu_opt_get(opts, "tls-hostname");
+
+    if (!creds) {
+        if (host) {
+            error_setg(errp, "velo: tls-hostname needs tls-creds");
+            return false;
+        }
+        if (!velo_addr_is_local(s->saddr) &&
+            !qemu_opt_get_bool(opts, "allow-plaintext", false)) {
+            error_setg(errp, "velo: refusing to stream export '%s' in "
+                       "plaintext from %s, which is not a loopback address: "
+                       "give tls-creds, or set allow-plaintext=on if the "
+                       "link is protected otherwise", s->export_name,
+                       s->saddr->u.inet.host);
+            return false;
+        }
+        return true;
+    }
+    s->tlscreds = velo_tls_creds_get(creds, QCRYPTO_TLS_CREDS_ENDPOINT_CLIENT,
+                                     "velo: tls-creds", errp);
+    if (!s->tlscreds) {
+        return false;
+    }
+    if (host) {
+        s->tlshostname = g_strdup(host);
+    } else if (s->saddr->type == SOCKET_ADDRESS_TYPE_INET) {
+        s->tlshostname = g_strdup(s->saddr->u.inet.host);
+    }
+    return true;
+}
+
 static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
 {
     QemuOpts *opts = qemu_opts_create(&velo_runtime_opts, NULL, 0,
@@ -213,6 +268,9 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
         error_setg(errp, "velo: readahead-max must be at most 256 MiB");
         goto out;
     }
+    if (!velo_parse_tls(s, opts, errp)) {
+        goto out;
+    }
     ret = 0;
 out:
     qemu_opts_del(opts);
@@ -263,6 +321,11 @@ static void velo_free_state(BDRVVeloState *s)
     qapi_free_SocketAddress(s->saddr);
     g_free(s->export_name);
     g_free(s->cache_path);
+    if (s->tlscreds) {
+        object_unref(OBJECT(s->tlscreds));
+        s->tlscreds = NULL;
+    }
+    g_free(s->tlshostname);
 }
 
 static int velo_open(BlockDriverState *bs, QDict *options, int flags,

@@ -15,7 +15,7 @@ libslirp-dev libgnutls28-dev libssl-dev libcurl4-openssl-dev
 seabios ipxe-qemu
 iproute2 procps psmisc util-linux
 debootstrap fdisk e2fsprogs
-zstd
+zstd gnutls-bin
 "
 
 missing=

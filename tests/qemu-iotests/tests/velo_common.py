@@ -50,8 +50,11 @@ class Export:
 
     def __init__(self, img: str, fmt: str, addr: dict, name: str = 'disk0',
                  instance: str = 'onprem', extent_size: int = 65536,
-                 extra: tuple = (), read_only: bool = True):
+                 extra: tuple = (), read_only: bool = True,
+                 export_opts: str = '', objects: tuple = ()):
         self.img, self.fmt, self.addr, self.name = img, fmt, addr, name
+        self.export_opts = export_opts
+        self.objects = objects
         self.read_only = 'on' if read_only else 'off'
         self.instance = instance
         self.extent_size = extent_size
@@ -61,12 +64,14 @@ class Export:
     def start(self):
         addr = ','.join(f'addr.{k}={v}' for k, v in self.addr.items())
         self.qsd = iotests.QemuStorageDaemon(
+            *self.objects,
             '--blockdev', f'file,node-name=file0,filename={self.img},'
                           f'read-only={self.read_only}',
             '--blockdev', f'{self.fmt},node-name=fmt0,file=file0,'
                           f'read-only={self.read_only}',
             '--export', f'velo,id={self.name},node-name=fmt0,{addr},'
-                        f'extent-size={self.extent_size}',
+                        f'extent-size={self.extent_size}' +
+                        (f',{self.export_opts}' if self.export_opts else ''),
             *self.extra, instance_id=self.instance, qmp=True)
         wait_listening(self.addr)
         return self
