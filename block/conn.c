@@ -335,7 +335,7 @@ static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
 
     hello->version_min = VELO_VERSION_MIN;
     hello->version_max = VELO_VERSION_MAX;
-    hello->features = 0;
+    hello->features = s->want_features;
     g_strlcpy(hello->name, s->export_name, sizeof(hello->name));
     len = velo_hello_encode(buf, hello);
     ret = velo_co_send(s, VELO_MSG_HELLO, 0, buf, len, NULL, errp);
@@ -386,6 +386,7 @@ static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
     memcpy(s->disk_id, r.disk_id, sizeof(s->disk_id));
     s->have_geometry = true;
     s->max_payload = r.max_payload;
+    s->features = r.features;
     s->max_inflight = MIN(r.max_inflight, s->max_inflight_opt);
     trace_velo_conn_handshake(s, r.version, r.disk_size, r.extent_size,
                               r.max_payload, r.max_inflight);

@@ -243,11 +243,15 @@ static void coroutine_fn velo_co_map(VeloClient *c, VeloReq *req)
 static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
 {
     BlockBackend *blk = c->exp->common.blk;
-    uint64_t esz = c->exp->extent_size, len = req->r.length, pos = 0;
-    size_t nmax = len / esz + 2;
+    uint64_t esz = c->exp->extent_size, len = req->r.length;
+    size_t nmax = len / esz + 2, n = DIV_ROUND_UP(len, esz), i, j;
+    bool zstd = c->features & VELO_F_ZSTD;
+    size_t bound = zstd ? velo_zstd_bound(esz) : 0;
     g_autofree uint8_t *hb = g_malloc(VELO_HDR_SIZE +
                                       nmax * VELO_CHUNK_HDR_SIZE);
     g_autofree struct iovec *iov = g_new(struct iovec, 2 * nmax + 1);
+    g_autofree uint32_t *clen = g_new(uint32_t, n);
+    g_autofree uint8_t *zbuf = NULL;
     size_t hpos = VELO_HDR_SIZE, hstart = 0;
     unsigned niov = 0;
     VeloHdr h = { .type = VELO_MSG_READ_REPLY, .handle = req->handle };
@@ -255,8 +259,12 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
     int ret;
 
     data = qemu_try_blockalign(blk_bs(blk), len);
-    if (!data) {
+    if (zstd) {
+        zbuf = g_try_malloc(n * bound);
+    }
+    if (!data || (zstd && !zbuf)) {
         velo_co_error(c, req->handle, VELO_E_IO, "out of memory");
+        qemu_vfree(data);
         return;
     }
     ret = blk_co_pread(blk, req->r.offset, len, data, 0);
@@ -266,27 +274,42 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
         qemu_vfree(data);
         return;
     }
-
-    while (pos < len) {
-        bool zero = buffer_is_zero(data + pos, MIN(esz, len - pos));
-        uint64_t run = pos + MIN(esz, len - pos);
-
-        while (run < len &&
-               buffer_is_zero(data + run, MIN(esz, len - run)) == zero) {
-            run += MIN(esz, len - run);
+    if (zstd) {
+        ret = velo_co_zstd_extents(data, len, esz, c->exp->compress_level,
+                                   zbuf, clen);
+        zstd = ret == 0;            /* out of memory: send it uncompressed */
+    }
+    if (!zstd) {
+        for (i = 0; i < n; i++) {
+            clen[i] = buffer_is_zero(data + i * esz,
+                                     MIN(esz, len - i * esz)) ?
+                      VELO_ZSTD_ZERO : 0;
         }
-        velo_chunk_hdr_encode(hb + hpos, req->r.offset + pos, run - pos,
-                              zero ? VELO_ENC_ZERO : VELO_ENC_RAW,
-                              zero ? 0 : run - pos);
+    }
+
+    /* Runs of ZERO or RAW extents make one chunk; each ZSTD extent its own. */
+    for (i = 0; i < n; i = j) {
+        uint64_t pos = i * esz, run;
+        unsigned enc = clen[i] == VELO_ZSTD_ZERO ? VELO_ENC_ZERO :
+                       clen[i] ? VELO_ENC_ZSTD : VELO_ENC_RAW;
+        const uint8_t *payload = enc == VELO_ENC_ZSTD ? zbuf + i * bound
+                                                      : data + pos;
+        size_t plen;
+
+        for (j = i + 1; j < n && enc != VELO_ENC_ZSTD && clen[j] == clen[i];
+             j++) {
+            /* extend the run */
+        }
+        run = MIN(j * esz, len) - pos;
+        plen = enc == VELO_ENC_ZERO ? 0 : enc == VELO_ENC_ZSTD ? clen[i] : run;
+        velo_chunk_hdr_encode(hb + hpos, req->r.offset + pos, run, enc, plen);
         hpos += VELO_CHUNK_HDR_SIZE;
-        h.length += VELO_CHUNK_HDR_SIZE;
-        if (!zero) {
+        h.length += VELO_CHUNK_HDR_SIZE + plen;
+        if (plen) {
             iov[niov++] = (struct iovec) { hb + hstart, hpos - hstart };
-            iov[niov++] = (struct iovec) { data + pos, run - pos };
+            iov[niov++] = (struct iovec) { (void *)payload, plen };
             hstart = hpos;
-            h.length += run - pos;
         }
-        pos = run;
     }
     if (hpos > hstart) {
         iov[niov++] = (struct iovec) { hb + hstart, hpos - hstart };
@@ -459,12 +482,16 @@ static const char *coroutine_fn velo_co_handshake(VeloClient *c)
     }
 
     velo_co_attach(c, exp);
+    c->features = hello->features & VELO_EXP_FEATURES;
+    if (!exp->compress_level) {
+        c->features &= ~VELO_F_ZSTD;
+    }
     trace_velo_export_handshake(c, exp->name, version, hello->features);
 
     r = (VeloHelloReply) {
         .version = version,
         .extent_size = exp->extent_size,
-        .features = hello->features & VELO_EXP_FEATURES,
+        .features = c->features,
         .disk_size = exp->disk_size,
         .max_payload = VELO_EXP_MAX_PAYLOAD,
         .max_inflight = VELO_EXP_MAX_INFLIGHT,

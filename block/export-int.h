@@ -29,7 +29,8 @@
 /* What a client gets in HELLO_REPLY. */
 #define VELO_EXP_MAX_PAYLOAD    ((4u << 20) + 4096)
 #define VELO_EXP_MAX_INFLIGHT   64
-#define VELO_EXP_FEATURES       0       /* none implemented yet */
+#define VELO_EXP_FEATURES       VELO_F_ZSTD
+#define VELO_EXP_DEFAULT_ZLEVEL 3
 
 /* Server-side limits. */
 #define VELO_EXP_HELLO_TIMEOUT_S    10
@@ -45,6 +46,7 @@ typedef struct VeloExport {
     char *name;
     uint32_t extent_size;
     uint32_t max_conns;                 /* clients of this export at once */
+    int compress_level;                 /* zstd level; 0: never compress */
     bool writable;
     uint64_t disk_size;                 /* fixed: resizing is not shared */
     uint8_t disk_id[VELO_DISK_ID_SIZE];
@@ -95,6 +97,7 @@ struct VeloClient {
     QEMUTimer *hello_timer;             /* main thread only */
     bool busy;                          /* over the listener's limit */
     bool closing;                       /* socket shut down */
+    uint64_t features;                  /* negotiated in HELLO */
     bool read_yielding;                 /* reader in qio_channel_yield() */
     Coroutine *write_yielding;          /* writer in qio_channel_yield() */
     VeloPark parked;
@@ -130,5 +133,23 @@ void velo_client_new(VeloListener *l, QIOChannelSocket *sioc);
  * frees itself.  Idempotent.  Call with the client's AioContext held.
  */
 void velo_client_close(VeloClient *c);
+
+/* --- export-zstd.c: compression of READ replies ------------------------- */
+
+#define VELO_ZSTD_ZERO  UINT32_MAX      /* clen[] value of an all-zero extent */
+
+/* Room for one compressed extent of @extent_size bytes. */
+size_t velo_zstd_bound(uint32_t extent_size);
+
+/*
+ * Compress each extent of @data (@len bytes, extents of @esz bytes, the last
+ * one maybe shorter) at @level in a worker thread.  Extent i goes to @out +
+ * i * velo_zstd_bound(@esz); @clen[i] becomes its compressed size, 0 when
+ * it is not worth compressing (send it RAW), or VELO_ZSTD_ZERO when it is
+ * all zeros.  Returns 0 or -ENOMEM.
+ */
+int coroutine_fn velo_co_zstd_extents(const uint8_t *data, uint64_t len,
+                                      uint32_t esz, int level, uint8_t *out,
+                                      uint32_t *clen);
 
 #endif

@@ -270,6 +270,12 @@ static int velo_exp_create(BlockExport *blk_exp, BlockExportOptions *opts,
                    VELO_MAX_STRING);
         return -EINVAL;
     }
+    if (vo->has_compress_level &&
+        (vo->compress_level < 0 || vo->compress_level > 19)) {
+        error_setg(errp, "velo export: compress-level must be from 0 (no "
+                   "compression) to 19, not %" PRId64, vo->compress_level);
+        return -EINVAL;
+    }
     if (vo->has_max_connections && vo->max_connections == 0) {
         error_setg(errp, "max-connections must be at least 1");
         return -EINVAL;
@@ -335,6 +341,8 @@ static int velo_exp_create(BlockExport *blk_exp, BlockExportOptions *opts,
     exp->max_conns = vo->has_max_connections ? vo->max_connections
                                              : VELO_EXP_DEFAULT_MAX_CONNS;
     exp->writable = opts->writable;
+    exp->compress_level = vo->has_compress_level ? vo->compress_level
+                                                 : VELO_EXP_DEFAULT_ZLEVEL;
     exp->disk_size = size;
     velo_exp_disk_id(exp, blk_bs(blk));
     QLIST_INIT(&exp->clients);

@@ -30,6 +30,7 @@
 #include "qemu/error-report.h"
 #include "velo-int.h"
 #include "trace.h"
+#include <zstd.h>
 
 /* --- RAM tier: LRU of whole extents ------------------------------------ */
 
@@ -148,15 +149,37 @@ static int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
     if (ret < 0) {
         return ret;
     }
-    while ((ret = velo_chunk_next(payload, plen, &pos, &r, &next, 0, &c,
-                                  &why)) > 0) {
+    while ((ret = velo_chunk_next(payload, plen, &pos, &r, &next,
+                                  s->features, &c, &why)) > 0) {
         uint8_t *dst = buf + (c.offset - off);
-        if (c.encoding == VELO_ENC_RAW) {
+        size_t n;
+
+        switch (c.encoding) {
+        case VELO_ENC_RAW:
             memcpy(dst, c.payload, c.length);
-        } else {
+            s->stats.bytes_fetched_raw += c.length;
+            break;
+        case VELO_ENC_ZSTD:
+            /* @dst holds exactly c.length bytes: that caps the output. */
+            if (!s->zdctx) {
+                ret = -1;
+                why = "no memory for a zstd decompression context";
+                goto bad;
+            }
+            n = ZSTD_decompressDCtx(s->zdctx, dst, c.length, c.payload,
+                                    c.payload_length);
+            if (ZSTD_isError(n) || n != c.length) {
+                ret = -1;
+                why = "a ZSTD chunk does not decompress to its length";
+                goto bad;
+            }
+            s->stats.bytes_fetched_raw += c.length;
+            break;
+        default:
             memset(dst, 0, c.length);
         }
     }
+bad:
     if (ret < 0) {
         error_setg(errp, "velo server sent a bad READ reply for export '%s' "
                    "at offset %" PRIu64 ": %s", s->export_name, off, why);
@@ -613,6 +636,7 @@ void velo_fetch_init(BDRVVeloState *s)
     QTAILQ_INIT(&s->ram_lru);
     s->ram_max = s->ram_size / s->extent_size;
     qemu_co_mutex_init(&s->write_mutex);
+    s->zdctx = ZSTD_createDCtx();
 }
 
 void velo_fetch_cleanup(BDRVVeloState *s)
@@ -628,4 +652,6 @@ void velo_fetch_cleanup(BDRVVeloState *s)
         g_hash_table_destroy(s->busy);
         s->busy = NULL;
     }
+    ZSTD_freeDCtx(s->zdctx);
+    s->zdctx = NULL;
 }

@@ -70,7 +70,7 @@ typedef struct VeloRamEnt {
 } VeloRamEnt;
 
 typedef struct VeloStats {
-    uint64_t bytes_fetched, bytes_wire;
+    uint64_t bytes_fetched, bytes_fetched_raw, bytes_wire;
     uint64_t ram_hits, cache_hits, misses, zero_reads;
     uint64_t fetches, readahead_fetches;
     uint64_t fetch_ns_total, fetch_ns_max, fetch_count;
@@ -94,6 +94,7 @@ typedef struct BDRVVeloState {
     VeloWriteMode write_mode;
     QCryptoTLSCreds *tlscreds;  /* tls-creds (a reference), or NULL */
     char *tlshostname;          /* checked against the server's cert */
+    uint64_t want_features;     /* VELO_F_* offered in HELLO */
 
     /* Geometry: from the server, or the cache header when offline. */
     uint64_t disk_size;
@@ -117,6 +118,8 @@ typedef struct BDRVVeloState {
     GHashTable *reqs;           /* handle -> VeloReq *, awaiting replies */
     uint64_t next_handle;
     uint32_t max_payload;
+    uint64_t features;          /* VELO_F_* the server accepted */
+    struct ZSTD_DCtx_s *zdctx;  /* decompresses ZSTD chunks (never yields) */
     uint32_t max_inflight;      /* min(option, server limit) */
     uint32_t inflight;          /* requests sent and not yet answered */
     CoQueue slot_wait;          /* waiting for inflight < max_inflight */

@@ -67,6 +67,8 @@ static QemuOptsList velo_runtime_opts = {
           .help = "Host name the server certificate must match" },
         { .name = "allow-plaintext", .type = QEMU_OPT_BOOL,
           .help = "Allow plaintext to a non-loopback server" },
+        { .name = "compress", .type = QEMU_OPT_BOOL,
+          .help = "Ask the server for zstd-compressed extents" },
         { /* end of list */ }
     },
 };
@@ -271,6 +273,8 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
     if (!velo_parse_tls(s, opts, errp)) {
         goto out;
     }
+    s->want_features = qemu_opt_get_bool(opts, "compress", true) ?
+                       VELO_F_ZSTD : 0;
     ret = 0;
 out:
     qemu_opts_del(opts);
@@ -445,6 +449,7 @@ static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
 
     st->driver = BLOCKDEV_DRIVER_VELO;
     v->bytes_fetched = s->stats.bytes_fetched;
+    v->bytes_fetched_raw = s->stats.bytes_fetched_raw;
     v->bytes_wire = s->stats.bytes_wire;
     v->ram_hits = s->stats.ram_hits;
     v->cache_hits = s->stats.cache_hits;

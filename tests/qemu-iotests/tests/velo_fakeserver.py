@@ -9,6 +9,7 @@
 
 import os
 import socket
+import subprocess
 import struct
 import threading
 
@@ -19,7 +20,9 @@ DISK_SIZE = 4 * 1024 * 1024
 EXTENT = 65536
 
 MODES = ('error-version', 'bad-version', 'garbage', 'oversize', 'truncate',
-         'bad-chunk', 'bad-map', 'wrong-handle')
+         'bad-chunk', 'bad-map', 'wrong-handle', 'zstd-unasked',
+         'zstd-bomb', 'zstd-garbage')
+ZSTD_MODES = ('zstd-bomb', 'zstd-garbage')
 
 
 def recv_exact(c, n):
@@ -38,8 +41,13 @@ def frame(typ, handle, payload=b'', status=0, length=None):
                     status) + payload
 
 
-def hello_reply(version=1):
-    return struct.pack('>HHIQQIIQ', version, 0, EXTENT, 0, DISK_SIZE,
+def zstd_frame(data: bytes) -> bytes:
+    return subprocess.run(['zstd', '-q', '-c'], input=data,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+def hello_reply(version=1, features=0):
+    return struct.pack('>HHIQQIIQ', version, 0, EXTENT, features, DISK_SIZE,
                        (4 << 20) + 4096, 16, 0) + b'\x42' * 16
 
 
@@ -104,7 +112,8 @@ class FakeServer:
         if m == 'garbage':
             c.sendall(b'HTTP/1.1 400 Bad Request\r\n\r\n' + b'x' * 100)
             return
-        c.sendall(frame(HELLO_REPLY, handle, hello_reply()))
+        c.sendall(frame(HELLO_REPLY, handle,
+                        hello_reply(features=1 if m in ZSTD_MODES else 0)))
         while True:
             typ, handle, payload = self._read_frame(c)
             if typ == MAP:
@@ -124,6 +133,15 @@ class FakeServer:
                 return
             if m == 'wrong-handle':
                 c.sendall(frame(READ_REPLY, handle + 1000, b''))
+                continue
+            if m.startswith('zstd-'):
+                # A compressed chunk the client did not ask for, one that
+                # inflates past its length, or one that is not zstd at all.
+                z = (b'\x28\xb5\x2f\xfd' + b'\xee' * 60
+                     if m == 'zstd-garbage' else
+                     zstd_frame(b'\xee' * (length + (1 << 20))))
+                chunk = struct.pack('>QIHHI', off, length, 2, 0, len(z)) + z
+                c.sendall(frame(READ_REPLY, handle, chunk))
                 continue
             chunk = struct.pack('>QIHHI', off + (512 if m == 'bad-chunk' else 0),
                                 length, 0, 0, length) + b'\xee' * length
