@@ -324,7 +324,7 @@ static void velo_conn_drop(BDRVVeloState *s, uint64_t bad_handle)
 
 static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
 {
-    g_autofree uint8_t *buf = g_malloc(18 + VELO_MAX_STRING);
+    g_autofree uint8_t *buf = g_malloc(18 + VELO_MAX_STRING + VELO_STORE_ID_SIZE);
     g_autofree uint8_t *payload = NULL;
     g_autofree VeloHello *hello = g_new0(VeloHello, 1);
     VeloHelloReply r;
@@ -337,6 +337,9 @@ static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
     hello->version_max = VELO_VERSION_MAX;
     hello->features = s->want_features;
     g_strlcpy(hello->name, s->export_name, sizeof(hello->name));
+    if (s->cas) {
+        memcpy(hello->store_id, velo_cas_id(s->cas), VELO_STORE_ID_SIZE);
+    }
     len = velo_hello_encode(buf, hello);
     ret = velo_co_send(s, VELO_MSG_HELLO, 0, buf, len, NULL, errp);
     if (ret >= 0) {

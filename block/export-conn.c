@@ -245,24 +245,28 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
     BlockBackend *blk = c->exp->common.blk;
     uint64_t esz = c->exp->extent_size, len = req->r.length;
     size_t nmax = len / esz + 2, n = DIV_ROUND_UP(len, esz), i, j;
-    bool zstd = c->features & VELO_F_ZSTD;
-    size_t bound = zstd ? velo_zstd_bound(esz) : 0;
     g_autofree uint8_t *hb = g_malloc(VELO_HDR_SIZE +
                                       nmax * VELO_CHUNK_HDR_SIZE);
     g_autofree struct iovec *iov = g_new(struct iovec, 2 * nmax + 1);
-    g_autofree uint32_t *clen = g_new(uint32_t, n);
+    g_autofree VeloEncExtent *ext = g_new(VeloEncExtent, n);
     g_autofree uint8_t *zbuf = NULL;
     size_t hpos = VELO_HDR_SIZE, hstart = 0;
     unsigned niov = 0;
     VeloHdr h = { .type = VELO_MSG_READ_REPLY, .handle = req->handle };
+    VeloEncodeJob job = {
+        .len = len, .esz = esz, .ext = ext,
+        .level = c->features & VELO_F_ZSTD ? c->exp->compress_level : 0,
+        .store_id = c->features & VELO_F_HASH ? c->store_id : NULL,
+        .no_ref = req->r.flags & VELO_READ_NO_REF,
+    };
     uint8_t *data;
     int ret;
 
     data = qemu_try_blockalign(blk_bs(blk), len);
-    if (zstd) {
-        zbuf = g_try_malloc(n * bound);
+    if (job.level) {
+        zbuf = g_try_malloc(n * velo_zstd_bound(esz));
     }
-    if (!data || (zstd && !zbuf)) {
+    if (!data || (job.level && !zbuf)) {
         velo_co_error(c, req->handle, VELO_E_IO, "out of memory");
         qemu_vfree(data);
         return;
@@ -274,34 +278,31 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
         qemu_vfree(data);
         return;
     }
-    if (zstd) {
-        ret = velo_co_zstd_extents(data, len, esz, c->exp->compress_level,
-                                   zbuf, clen);
-        zstd = ret == 0;            /* out of memory: send it uncompressed */
-    }
-    if (!zstd) {
-        for (i = 0; i < n; i++) {
-            clen[i] = buffer_is_zero(data + i * esz,
-                                     MIN(esz, len - i * esz)) ?
-                      VELO_ZSTD_ZERO : 0;
-        }
+    job.data = data;
+    job.zbuf = zbuf;
+    if (velo_co_encode_extents(&job) < 0) {
+        velo_co_error(c, req->handle, VELO_E_IO, "out of memory");
+        qemu_vfree(data);
+        return;
     }
 
-    /* Runs of ZERO or RAW extents make one chunk; each ZSTD extent its own. */
+    /* Runs of ZERO or RAW extents make one chunk; ZSTD and REF extents one
+     * each. */
     for (i = 0; i < n; i = j) {
         uint64_t pos = i * esz, run;
-        unsigned enc = clen[i] == VELO_ZSTD_ZERO ? VELO_ENC_ZERO :
-                       clen[i] ? VELO_ENC_ZSTD : VELO_ENC_RAW;
-        const uint8_t *payload = enc == VELO_ENC_ZSTD ? zbuf + i * bound
-                                                      : data + pos;
+        unsigned enc = ext[i].enc;
+        const uint8_t *payload = enc == VELO_ENC_ZSTD ? zbuf + i * job.bound :
+                                 enc == VELO_ENC_REF ? ext[i].hash :
+                                 data + pos;
         size_t plen;
 
-        for (j = i + 1; j < n && enc != VELO_ENC_ZSTD && clen[j] == clen[i];
-             j++) {
+        for (j = i + 1; j < n && (enc == VELO_ENC_ZERO || enc == VELO_ENC_RAW)
+                        && ext[j].enc == enc; j++) {
             /* extend the run */
         }
         run = MIN(j * esz, len) - pos;
-        plen = enc == VELO_ENC_ZERO ? 0 : enc == VELO_ENC_ZSTD ? clen[i] : run;
+        plen = enc == VELO_ENC_ZERO ? 0 : enc == VELO_ENC_ZSTD ? ext[i].clen :
+               enc == VELO_ENC_REF ? VELO_HASH_SIZE : run;
         velo_chunk_hdr_encode(hb + hpos, req->r.offset + pos, run, enc, plen);
         hpos += VELO_CHUNK_HDR_SIZE;
         h.length += VELO_CHUNK_HDR_SIZE + plen;
@@ -486,6 +487,10 @@ static const char *coroutine_fn velo_co_handshake(VeloClient *c)
     if (!exp->compress_level) {
         c->features &= ~VELO_F_ZSTD;
     }
+    if (!exp->dedup) {
+        c->features &= ~VELO_F_HASH;
+    }
+    memcpy(c->store_id, hello->store_id, VELO_STORE_ID_SIZE);
     trace_velo_export_handshake(c, exp->name, version, hello->features);
 
     r = (VeloHelloReply) {

@@ -29,7 +29,7 @@
 /* What a client gets in HELLO_REPLY. */
 #define VELO_EXP_MAX_PAYLOAD    ((4u << 20) + 4096)
 #define VELO_EXP_MAX_INFLIGHT   64
-#define VELO_EXP_FEATURES       VELO_F_ZSTD
+#define VELO_EXP_FEATURES       (VELO_F_ZSTD | VELO_F_HASH)
 #define VELO_EXP_DEFAULT_ZLEVEL 3
 
 /* Server-side limits. */
@@ -47,6 +47,7 @@ typedef struct VeloExport {
     uint32_t extent_size;
     uint32_t max_conns;                 /* clients of this export at once */
     int compress_level;                 /* zstd level; 0: never compress */
+    bool dedup;                         /* send REFs to clients with a store */
     bool writable;
     uint64_t disk_size;                 /* fixed: resizing is not shared */
     uint8_t disk_id[VELO_DISK_ID_SIZE];
@@ -98,6 +99,7 @@ struct VeloClient {
     bool busy;                          /* over the listener's limit */
     bool closing;                       /* socket shut down */
     uint64_t features;                  /* negotiated in HELLO */
+    uint8_t store_id[VELO_STORE_ID_SIZE]; /* the client's, with VELO_F_HASH */
     bool read_yielding;                 /* reader in qio_channel_yield() */
     Coroutine *write_yielding;          /* writer in qio_channel_yield() */
     VeloPark parked;
@@ -134,22 +136,35 @@ void velo_client_new(VeloListener *l, QIOChannelSocket *sioc);
  */
 void velo_client_close(VeloClient *c);
 
-/* --- export-zstd.c: compression of READ replies ------------------------- */
+/* --- export-encode.c: encoding of READ replies -------------------------- */
 
-#define VELO_ZSTD_ZERO  UINT32_MAX      /* clen[] value of an all-zero extent */
+/* How one extent goes out. */
+typedef struct VeloEncExtent {
+    uint16_t enc;                       /* VELO_ENC_* */
+    uint32_t clen;                      /* ZSTD: compressed size */
+    uint8_t hash[VELO_HASH_SIZE];       /* with a store id: its SHA-256 */
+} VeloEncExtent;
+
+typedef struct VeloEncodeJob {
+    const uint8_t *data;                /* the extents read */
+    uint64_t len;                       /* extents of esz, the last shorter */
+    uint32_t esz;
+    int level;                          /* zstd level, 0: no compression */
+    const uint8_t *store_id;            /* feature HASH: the client's store */
+    bool no_ref;                        /* READ flag NO_REF */
+    uint8_t *zbuf;                      /* level: n * velo_zstd_bound(esz) */
+    size_t bound;                       /* set by velo_co_encode_extents() */
+    VeloEncExtent *ext;                 /* out: one per extent */
+} VeloEncodeJob;
 
 /* Room for one compressed extent of @extent_size bytes. */
 size_t velo_zstd_bound(uint32_t extent_size);
 
 /*
- * Compress each extent of @data (@len bytes, extents of @esz bytes, the last
- * one maybe shorter) at @level in a worker thread.  Extent i goes to @out +
- * i * velo_zstd_bound(@esz); @clen[i] becomes its compressed size, 0 when
- * it is not worth compressing (send it RAW), or VELO_ZSTD_ZERO when it is
- * all zeros.  Returns 0 or -ENOMEM.
+ * Decide how each extent of @j goes out (see export-encode.c), compressing
+ * extent i into @j->zbuf + i * @j->bound, in a worker thread.  Returns 0 or
+ * -ENOMEM.
  */
-int coroutine_fn velo_co_zstd_extents(const uint8_t *data, uint64_t len,
-                                      uint32_t esz, int level, uint8_t *out,
-                                      uint32_t *clen);
+int coroutine_fn velo_co_encode_extents(VeloEncodeJob *j);
 
 #endif

@@ -343,6 +343,7 @@ static int velo_exp_create(BlockExport *blk_exp, BlockExportOptions *opts,
     exp->writable = opts->writable;
     exp->compress_level = vo->has_compress_level ? vo->compress_level
                                                  : VELO_EXP_DEFAULT_ZLEVEL;
+    exp->dedup = !vo->has_dedup || vo->dedup;
     exp->disk_size = size;
     velo_exp_disk_id(exp, blk_bs(blk));
     QLIST_INIT(&exp->clients);

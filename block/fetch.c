@@ -126,16 +126,22 @@ static void coroutine_fn busy_finish(BDRVVeloState *s, VeloBusy *b)
 
 /* --- fetching ------------------------------------------------------------ */
 
-/* Fetch [off, off+len) from the server into @buf. */
-static int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
-                                            uint64_t len, uint8_t *buf,
-                                            Error **errp)
+/*
+ * One READ of [off, off+len) into @buf with READ @flags.  Returns 0, -errno,
+ * or the (positive) number of REF chunks that could not be resolved.
+ */
+static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
+                                           uint64_t len, uint8_t *buf,
+                                           uint32_t flags, Error **errp)
 {
-    VeloRange r = { .offset = off, .length = len };
+    VeloRange r = { .offset = off, .length = len, .flags = flags };
+    uint64_t n = DIV_ROUND_UP(len, s->extent_size);
     g_autofree uint8_t *payload = NULL;
+    g_autofree uint8_t *kinds = s->cas ? g_malloc0(n) : NULL;
+    g_autofree uint8_t *hashes = NULL;
     uint8_t req[16];
     uint32_t plen;
-    uint64_t next = off;
+    uint64_t next = off, i;
     size_t pos = 0;
     int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), ns;
     VeloChunk c;
@@ -152,12 +158,12 @@ static int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
     while ((ret = velo_chunk_next(payload, plen, &pos, &r, &next,
                                   s->features, &c, &why)) > 0) {
         uint8_t *dst = buf + (c.offset - off);
-        size_t n;
+        uint64_t x = (c.offset - off) >> s->map->extent_shift;
+        size_t dlen;
 
         switch (c.encoding) {
         case VELO_ENC_RAW:
             memcpy(dst, c.payload, c.length);
-            s->stats.bytes_fetched_raw += c.length;
             break;
         case VELO_ENC_ZSTD:
             /* @dst holds exactly c.length bytes: that caps the output. */
@@ -166,17 +172,38 @@ static int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
                 why = "no memory for a zstd decompression context";
                 goto bad;
             }
-            n = ZSTD_decompressDCtx(s->zdctx, dst, c.length, c.payload,
-                                    c.payload_length);
-            if (ZSTD_isError(n) || n != c.length) {
+            dlen = ZSTD_decompressDCtx(s->zdctx, dst, c.length, c.payload,
+                                       c.payload_length);
+            if (ZSTD_isError(dlen) || dlen != c.length) {
                 ret = -1;
                 why = "a ZSTD chunk does not decompress to its length";
                 goto bad;
             }
-            s->stats.bytes_fetched_raw += c.length;
             break;
+        case VELO_ENC_REF:
+            if ((flags & VELO_READ_NO_REF) ||
+                (c.offset - off) % s->extent_size ||
+                c.length != MIN(s->extent_size, off + len - c.offset)) {
+                ret = -1;
+                why = "a REF chunk after NO_REF, or not exactly one extent";
+                goto bad;
+            }
+            if (!hashes) {
+                hashes = g_malloc(n * VELO_HASH_SIZE);
+            }
+            memcpy(hashes + x * VELO_HASH_SIZE, c.payload, VELO_HASH_SIZE);
+            kinds[x] = VELO_DD_REF;
+            continue;
         default:
             memset(dst, 0, c.length);
+            continue;
+        }
+        s->stats.bytes_fetched_raw += c.length;
+        if (kinds) {
+            for (i = x; i < n && off + (i << s->map->extent_shift) <
+                                 c.offset + c.length; i++) {
+                kinds[i] = VELO_DD_DATA;
+            }
         }
     }
 bad:
@@ -191,7 +218,24 @@ bad:
     s->stats.fetch_ns_max = MAX(s->stats.fetch_ns_max, (uint64_t)ns);
     s->stats.fetch_count++;
     trace_velo_fetch_done(s, off, len, plen, ns / 1000);
-    return 0;
+    if (kinds) {
+        ret = velo_co_dedup_reply(s, buf, off, len, kinds, hashes);
+    }
+    return ret;
+}
+
+/* Fetch [off, off+len) from the server into @buf. */
+static int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
+                                            uint64_t len, uint8_t *buf,
+                                            Error **errp)
+{
+    int ret = velo_co_fetch_once(s, off, len, buf, 0, errp);
+
+    if (ret > 0) {
+        /* Our store lacks what the server thought it had: no REFs, please. */
+        ret = velo_co_fetch_once(s, off, len, buf, VELO_READ_NO_REF, errp);
+    }
+    return ret;
 }
 
 typedef struct VeloFetchCo {

@@ -114,6 +114,10 @@ size_t velo_hello_encode(uint8_t *buf, const VeloHello *m)
     velo_put64(buf + 8, m->features);
     velo_put16(buf + 16, n);
     memcpy(buf + 18, m->name, n);
+    if (m->features & VELO_F_HASH) {
+        memcpy(buf + 18 + n, m->store_id, VELO_STORE_ID_SIZE);
+        return 18 + n + VELO_STORE_ID_SIZE;
+    }
     return 18 + n;
 }
 
@@ -132,8 +136,10 @@ bool velo_hello_decode(const uint8_t *p, size_t len, VeloHello *m,
     if (n == 0 || n > VELO_MAX_STRING) {
         return fail(why, "export name length out of range (1..4096)");
     }
-    if (len != 18 + n) {
-        return fail(why, "HELLO length does not match its export name");
+    if (len != 18 + n + (m->features & VELO_F_HASH ? VELO_STORE_ID_SIZE
+                                                   : 0)) {
+        return fail(why, "HELLO length does not match its export name "
+                    "(and store id, with feature HASH)");
     }
     if (memchr(p + 18, 0, n)) {
         return fail(why, "export name contains a NUL byte");
@@ -143,6 +149,9 @@ bool velo_hello_decode(const uint8_t *p, size_t len, VeloHello *m,
     }
     memcpy(m->name, p + 18, n);
     m->name[n] = 0;
+    if (m->features & VELO_F_HASH) {
+        memcpy(m->store_id, p + 18 + n, VELO_STORE_ID_SIZE);
+    }
     return true;
 }
 
@@ -252,7 +261,7 @@ static size_t range_encode(uint8_t *buf, const VeloRange *r, bool read)
     velo_put64(buf, r->offset);
     if (read) {
         velo_put32(buf + 8, (uint32_t)r->length);
-        velo_put32(buf + 12, 0);
+        velo_put32(buf + 12, r->flags);
     } else {
         velo_put64(buf + 8, r->length);
     }
@@ -295,6 +304,10 @@ bool velo_read_req_decode(const uint8_t *p, size_t len, uint64_t disk_size,
     }
     r->offset = velo_get64(p);
     r->length = velo_get32(p + 8);
+    r->flags = velo_get32(p + 12);
+    if (r->flags & ~VELO_READ_KNOWN_FLAGS) {
+        return fail(why, "READ with unknown flags");
+    }
     if (r->length == 0) {
         return fail(why, "READ of zero length");
     }

@@ -70,6 +70,8 @@ typedef enum VeloStatus {
 /* Feature bits. */
 #define VELO_F_ZSTD             (UINT64_C(1) << 0)
 #define VELO_F_HASH             (UINT64_C(1) << 1)
+#define VELO_STORE_ID_SIZE      16
+#define VELO_HASH_SIZE          32      /* SHA-256, in REF chunks */
 #define VELO_F_WRITE            (UINT64_C(1) << 2)
 #define VELO_F_KNOWN            (VELO_F_ZSTD | VELO_F_HASH | VELO_F_WRITE)
 
@@ -104,6 +106,8 @@ typedef struct VeloHello {
     uint16_t version_max;
     uint64_t features;
     char name[VELO_MAX_STRING + 1];     /* NUL-terminated */
+    /* With feature HASH: the client's content store (for REF chunks). */
+    uint8_t store_id[VELO_STORE_ID_SIZE];
 } VeloHello;
 
 typedef struct VeloHelloReply {
@@ -120,7 +124,12 @@ typedef struct VeloHelloReply {
 typedef struct VeloRange {
     uint64_t offset;
     uint64_t length;
+    uint32_t flags;                     /* READ only: VELO_READ_* */
 } VeloRange;
+
+/* READ flags. */
+#define VELO_READ_NO_REF        1u      /* send payloads, never REF chunks */
+#define VELO_READ_KNOWN_FLAGS   VELO_READ_NO_REF
 
 typedef struct VeloMapEntry {
     uint64_t offset;

@@ -21,6 +21,7 @@
 #include "proto.h"
 #include "extmap.h"
 #include "cachefmt.h"
+#include "cas.h"
 
 /* Silence on a busy connection: send PING at the first, drop at the second. */
 #define VELO_STALL_PING_NS      (5 * NANOSECONDS_PER_SECOND)
@@ -71,6 +72,7 @@ typedef struct VeloRamEnt {
 
 typedef struct VeloStats {
     uint64_t bytes_fetched, bytes_fetched_raw, bytes_wire;
+    uint64_t dedup_refs, dedup_bytes, ref_misses;
     uint64_t ram_hits, cache_hits, misses, zero_reads;
     uint64_t fetches, readahead_fetches;
     uint64_t fetch_ns_total, fetch_ns_max, fetch_count;
@@ -95,6 +97,8 @@ typedef struct BDRVVeloState {
     QCryptoTLSCreds *tlscreds;  /* tls-creds (a reference), or NULL */
     char *tlshostname;          /* checked against the server's cert */
     uint64_t want_features;     /* VELO_F_* offered in HELLO */
+    char *cas_path;             /* dedup-store, or NULL */
+    VeloCas *cas;               /* the host's content store (thread-safe) */
 
     /* Geometry: from the server, or the cache header when offline. */
     uint64_t disk_size;
@@ -242,5 +246,25 @@ int coroutine_fn velo_co_pwritev(BlockDriverState *bs, int64_t offset,
                                  BdrvRequestFlags flags);
 int coroutine_fn velo_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                                        int64_t bytes, BdrvRequestFlags flags);
+
+/* --- dedup.c: the content store side of a fetch ------------------------ */
+
+/* What an extent of a READ reply was (fetch.c fills, dedup.c reads). */
+enum {
+    VELO_DD_NONE = 0,           /* zeros only */
+    VELO_DD_DATA = 1,           /* came with a payload: goes to the store */
+    VELO_DD_REF = 2,            /* a REF: resolve its hash */
+};
+
+/*
+ * Put the payload extents of the reply now in @buf ([@off, @off + @len)) in
+ * the content store and resolve its REFs (@hashes holds VELO_HASH_SIZE bytes
+ * per extent), in a worker thread.  Returns the number of REFs that
+ * resolved nowhere.
+ */
+int coroutine_fn velo_co_dedup_reply(BDRVVeloState *s, uint8_t *buf,
+                                     uint64_t off, uint64_t len,
+                                     const uint8_t *kinds,
+                                     const uint8_t *hashes);
 
 #endif

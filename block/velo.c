@@ -69,6 +69,8 @@ static QemuOptsList velo_runtime_opts = {
           .help = "Allow plaintext to a non-loopback server" },
         { .name = "compress", .type = QEMU_OPT_BOOL,
           .help = "Ask the server for zstd-compressed extents" },
+        { .name = "dedup-store", .type = QEMU_OPT_STRING,
+          .help = "Directory of the host's shared content store" },
         { /* end of list */ }
     },
 };
@@ -275,6 +277,19 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
     }
     s->want_features = qemu_opt_get_bool(opts, "compress", true) ?
                        VELO_F_ZSTD : 0;
+    str = qemu_opt_get(opts, "dedup-store");
+    if (str) {
+        const char *why;
+
+        s->cas_path = g_strdup(str);
+        s->cas = velo_cas_open(str, &why);
+        if (!s->cas) {
+            error_setg_errno(errp, errno, "velo: dedup-store '%s': %s", str,
+                             why);
+            goto out;
+        }
+        s->want_features |= VELO_F_HASH;
+    }
     ret = 0;
 out:
     qemu_opts_del(opts);
@@ -330,6 +345,9 @@ static void velo_free_state(BDRVVeloState *s)
         s->tlscreds = NULL;
     }
     g_free(s->tlshostname);
+    velo_cas_close(s->cas);
+    s->cas = NULL;
+    g_free(s->cas_path);
 }
 
 static int velo_open(BlockDriverState *bs, QDict *options, int flags,
@@ -450,6 +468,9 @@ static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
     st->driver = BLOCKDEV_DRIVER_VELO;
     v->bytes_fetched = s->stats.bytes_fetched;
     v->bytes_fetched_raw = s->stats.bytes_fetched_raw;
+    v->dedup_extents = s->stats.dedup_refs;
+    v->dedup_bytes = s->stats.dedup_bytes;
+    v->dedup_misses = s->stats.ref_misses;
     v->bytes_wire = s->stats.bytes_wire;
     v->ram_hits = s->stats.ram_hits;
     v->cache_hits = s->stats.cache_hits;
