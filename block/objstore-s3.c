@@ -290,8 +290,8 @@ static int curl_fail(VeloObjStore *s, Req *r, CURLcode c, const char *ebuf,
             todo = curl_codes[i].todo;
         }
     }
-    return velo_obj_fail(errp, -err, s, r->op, r->key, "%s: %s: %s",
-                         curl_easy_strerror(c), ebuf[0] ? ebuf : "", todo);
+    return velo_obj_fail(errp, -err, s, r->op, r->key, "%s: %s",
+                         ebuf[0] ? ebuf : curl_easy_strerror(c), todo);
 }
 
 /* ---- the easy handle pool and the share's locks ------------------------- */
