@@ -345,7 +345,9 @@ static GArray *read_entries(ListCtx *c, int fd, const char *base)
     GArray *a;
     struct dirent *de;
     DIR *dir;
-    int fd2 = dup(fd);
+    /* A new open file description: a dup would share the read offset with
+     * the root fd and with every other lister. */
+    int fd2 = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
     if (fd2 < 0 || !(dir = fdopendir(fd2))) {
         if (fd2 >= 0) {

@@ -327,10 +327,29 @@ static void test_bad_keys(void)
     }
 }
 
-/* 4 threads at once: each puts, reads back, heads and deletes its own keys,
- * and all read one shared object. */
+/* 4 threads at once: each puts, reads back, heads, lists and deletes its
+ * own keys, and all read one shared object. */
 #define NTHREADS 4
 #define NITER 40
+
+/* Whether listing @key's directory (its prefix up to the last '/') shows
+ * @key. */
+static bool list_has(const char *key, GError **errp)
+{
+    g_autofree char *dir = g_strndup(key, strrchr(key, '/') - key + 1);
+    g_autoptr(VeloObjList) l = NULL;
+    guint i;
+
+    if (velo_obj_list(store, dir, NULL, 100, &l, errp) < 0) {
+        return false;
+    }
+    for (i = 0; i < l->items->len; i++) {
+        if (strcmp(g_array_index(l->items, VeloObjInfo, i).key, key) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static gpointer worker(gpointer opaque)
 {
@@ -354,6 +373,7 @@ static gpointer worker(gpointer opaque)
             velo_obj_get(store, shared, i, sizeof(sb), sb, &err) !=
                 sizeof(sb) ||
             sb[0] != pat(9, i) || sb[sizeof(sb) - 1] != pat(9, i + 4095) ||
+            !list_has(k, &err) ||
             (i % 8 == 7 && velo_obj_delete(store, k, &err) < 0)) {
             g_printerr("thread %u iteration %u: %s\n", t, i,
                        err ? err->message : "wrong data");
