@@ -6,7 +6,8 @@
  * Backends:
  *   "dir"  a local directory, one file per object (objstore-dir.c);
  *   "s3"   an S3 bucket over HTTP(S), SigV4-signed by libcurl
- *          (objstore-s3.c, with the bounded XML reader in s3-xml.c).
+ *          (objstore-s3.c: the operations; s3-http.c: one request, errors,
+ *          the handle pool; s3-xml.c: the bounded XML reader).
  *
  * Pure C: GLib, libcurl and OpenSSL only, no QEMU headers, so the unit tests
  * and the QEMU driver can both use it.
