@@ -16,7 +16,7 @@ seabios ipxe-qemu
 iproute2 procps psmisc util-linux
 debootstrap fdisk e2fsprogs
 zstd
-ceph-mon ceph-osd ceph-common radosgw
+ceph-mon ceph-osd ceph-common radosgw openssl
 "
 
 missing=

@@ -8,6 +8,7 @@
  *   VELO_S3_ENDPOINT, VELO_S3_REGION, VELO_S3_ACCESS_KEY,
  *   VELO_S3_SECRET_KEY   s3: as radosgw.sh writes them
  *   VELO_S3_BUCKET       s3: the bucket (created; default velo-check)
+ *   VELO_S3_TLS_ENDPOINT, VELO_S3_CA_FILE   s3: the same over HTTPS
  *   VELO_OBJ_BENCH=1     also print latency and throughput (no assertion)
  *
  * Each run works under a fresh "run-RANDOM/" prefix, so runs do not meet.
@@ -463,6 +464,53 @@ static void test_open_errors(void)
     }
 }
 
+/* HTTPS: verified against the CA file; refused without it, and refused by
+ * a name the certificate does not carry. */
+static void test_tls(void)
+{
+    const char *ep = g_getenv("VELO_S3_TLS_ENDPOINT");
+    const char *ca = g_getenv("VELO_S3_CA_FILE");
+    g_autofree char *k = K("tls/obj");
+    g_autofree char *byname = NULL;
+    g_autoptr(GError) err = NULL;
+    VeloObjConfig c = cfg;
+    VeloObjStore *s;
+    char buf[8];
+
+    if (strcmp(cfg.backend, "s3") != 0 || !ep || !ca) {
+        g_test_skip("no HTTPS endpoint (VELO_S3_TLS_ENDPOINT, "
+                    "VELO_S3_CA_FILE)");
+        return;
+    }
+    c.endpoint = ep;
+    c.ca_file = ca;
+    s = velo_obj_open(&c, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(velo_obj_put(s, k, "secure", 6, &err), ==, 0);
+    g_assert_cmpint(velo_obj_get(s, k, 0, 8, buf, &err), ==, 6);
+    g_assert_cmpmem(buf, 6, "secure", 6);
+    velo_obj_close(s);
+    {
+        const char *const w[] = { "certificate", "CA file", NULL };
+        c.ca_file = NULL;           /* the system's CAs don't know it */
+        expect_open_error(&c, EPROTO, w);
+    }
+    {
+        const char *const w[] = { "localhost", NULL };
+        byname = g_strdup_printf("https://localhost:%s",
+                                 strrchr(ep, ':') + 1);
+        c.endpoint = byname;
+        c.ca_file = ca;
+        expect_open_error(&c, EPROTO, w);
+    }
+    c.endpoint = ep;
+    c.ca_file = NULL;
+    c.insecure = true;              /* tests only: no verification at all */
+    s = velo_obj_open(&c, &err);
+    g_assert_no_error(err);
+    velo_obj_close(s);
+}
+
 /* ---- figures, for information only ------------------------------------- */
 
 static int dbl_cmp(gconstpointer a, gconstpointer b)
@@ -572,6 +620,7 @@ int main(int argc, char **argv)
     g_test_add_func("/objstore/bad-keys", test_bad_keys);
     g_test_add_func("/objstore/threads", test_threads);
     g_test_add_func("/objstore/open-errors", test_open_errors);
+    g_test_add_func("/objstore/tls", test_tls);
     if (g_strcmp0(g_getenv("VELO_OBJ_BENCH"), "1") == 0) {
         g_test_add_func("/objstore/bench", bench);
     }

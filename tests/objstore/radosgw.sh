@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # radosgw.sh: a throw-away single-node Ceph cluster with an S3 endpoint, for
-# tests.  One mon, one OSD on memstore (RAM) and radosgw, all on 127.0.0.1 at
-# fixed ports, in DIR with its own ceph.conf.  No systemd, no containers, no
-# cephx (loopback only).  Needs root (the Ceph daemons want it for their
+# tests.  One mon, one OSD on memstore (RAM) and radosgw (HTTP, and HTTPS
+# with a self-signed certificate for IP 127.0.0.1), all on 127.0.0.1 at fixed
+# ports, in DIR with its own ceph.conf.  No systemd, no containers, no cephx
+# (loopback only).  Needs root (the Ceph daemons want it for their
 # directories and limits).
 #
 #   radosgw.sh start DIR   bring it up; prints and writes DIR/env:
 #                          VELO_S3_ENDPOINT, VELO_S3_ACCESS_KEY,
-#                          VELO_S3_SECRET_KEY, VELO_S3_REGION
+#                          VELO_S3_SECRET_KEY, VELO_S3_REGION,
+#                          VELO_S3_TLS_ENDPOINT, VELO_S3_CA_FILE
 #   radosgw.sh stop DIR    stop the daemons recorded in DIR/pids (only those)
 #   radosgw.sh env DIR     print DIR/env
 #
 # Ports (override with the environment): VELO_RGW_MON_PORT (16789),
-# VELO_RGW_PORT (17480), VELO_RGW_OSD_PORTS ("16800-16831").  start refuses
+# VELO_RGW_PORT (17480), VELO_RGW_TLS_PORT (17443), VELO_RGW_OSD_PORTS
+# ("16800-16831").  start refuses
 # when any of them is taken.  A started cluster uses about 150 MiB of RAM.
 #
 # Exit status: 0 done, 1 failure (with a message naming the step and its
@@ -21,6 +24,7 @@ set -u
 
 mon_port=${VELO_RGW_MON_PORT:-16789}
 rgw_port=${VELO_RGW_PORT:-17480}
+tls_port=${VELO_RGW_TLS_PORT:-17443}
 osd_ports=${VELO_RGW_OSD_PORTS:-16800-16831}
 
 die() { echo "radosgw.sh: $*" >&2; exit 1; }
@@ -106,7 +110,7 @@ do_start() {
     local t0 fsid i
     t0=$(date +%s.%N)
     [ "$(id -u)" = 0 ] || skip "needs root (the Ceph daemons run as root here)"
-    for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool; do
+    for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool openssl; do
         command -v "$b" >/dev/null || skip "$b not installed: run scripts/install-deps.sh"
     done
     if [ -f "$dir/pids" ]; then
@@ -115,12 +119,12 @@ do_start() {
         done < "$dir/pids"
     fi
     local lo=${osd_ports%-*} hi=${osd_ports#*-}
-    for p in "$mon_port" "$rgw_port" $(seq "$lo" "$hi"); do
-        port_taken "$p" && skip "port 127.0.0.1:$p is taken (another cluster?); set VELO_RGW_MON_PORT, VELO_RGW_PORT or VELO_RGW_OSD_PORTS"
+    for p in "$mon_port" "$rgw_port" "$tls_port" $(seq "$lo" "$hi"); do
+        port_taken "$p" && skip "port 127.0.0.1:$p is taken (another cluster?); set VELO_RGW_MON_PORT, VELO_RGW_PORT, VELO_RGW_TLS_PORT or VELO_RGW_OSD_PORTS"
     done
 
-    rm -rf "$dir/mon" "$dir/osd" "$dir/log" "$dir/run" "$dir/rgw" "$dir/env" "$dir/pids" "$dir/monmap"
-    mkdir -p "$dir/mon" "$dir/osd" "$dir/log" "$dir/run" || die "cannot create $dir"
+    rm -rf "$dir/mon" "$dir/osd" "$dir/log" "$dir/run" "$dir/rgw" "$dir/tls" "$dir/env" "$dir/pids" "$dir/monmap"
+    mkdir -p "$dir/mon" "$dir/osd" "$dir/log" "$dir/run" "$dir/tls" || die "cannot create $dir"
     fsid=$(cat /proc/sys/kernel/random/uuid)
 
     cat > "$conf" <<EOF
@@ -173,14 +177,21 @@ osd op num shards = 1
 osd op num threads per shard = 2
 
 [client]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port ssl_endpoint=127.0.0.1:$tls_port ssl_certificate=$dir/tls/cert.pem ssl_private_key=$dir/tls/key.pem
 rgw data = $dir/rgw
 rgw enable usage log = false
 rgw thread pool size = 64
 rgw init timeout = 60
-rgw dns name = 127.0.0.1
 EOF
 
+    # The HTTPS endpoint's certificate: self-signed for IP 127.0.0.1 only
+    # (so a client reaching it as "localhost" must fail verification).
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -nodes -days 7 -subj "/CN=velo-test-radosgw" \
+        -addext "subjectAltName=IP:127.0.0.1" \
+        -keyout "$dir/tls/key.pem" -out "$dir/tls/cert.pem" \
+        > "$dir/log/openssl.log" 2>&1 \
+        || { show_log "$dir/log/openssl.log"; die "making the TLS certificate failed"; }
     step "begin"
     # 1. The monitor.
     monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" \
@@ -232,8 +243,10 @@ EOF
         || { show_log "$dir/log/user.log"; die "radosgw-admin user create failed"; }
 
     step "user created"
-    cat > "$dir/env" <<EOF
+    (umask 077; cat > "$dir/env") <<EOF
 VELO_S3_ENDPOINT=http://127.0.0.1:$rgw_port
+VELO_S3_TLS_ENDPOINT=https://127.0.0.1:$tls_port
+VELO_S3_CA_FILE=$dir/tls/cert.pem
 VELO_S3_REGION=us-east-1
 VELO_S3_ACCESS_KEY=$ak
 VELO_S3_SECRET_KEY=$sk
