@@ -16,6 +16,8 @@
  * fsynced into their parents.  A crash leaves the old object or the new one,
  * plus perhaps a temporary file that listings skip.
  *
+ * Objects hold guest data: files are created 0600 and directories 0700.
+ *
  * Limits: a key cannot be both an object and a prefix of other keys ("a" and
  * "a/b"): the put that would need both fails with ENOTDIR/EISDIR.  Deletes
  * leave empty directories behind, so a concurrent put never writes into a
@@ -101,7 +103,7 @@ static int walk(VeloObjStore *s, const char *op, const char *key,
         int next = openat(fd, segs[i],
                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (next < 0 && errno == ENOENT && create) {
-            if (mkdirat(fd, segs[i], 0755) < 0 && errno != EEXIST) {
+            if (mkdirat(fd, segs[i], 0700) < 0 && errno != EEXIST) {
                 int r = sys_fail(errp, s, op, key, "mkdir");
                 close(fd);
                 return r;
@@ -172,7 +174,7 @@ static int dir_put(VeloObjStore *s, const char *key, const void *buf,
         g_snprintf(tmp, sizeof(tmp), TMP_PREFIX "%08x%08x",
                    g_random_int(), g_random_int());
         fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                    O_CLOEXEC, 0644);
+                    O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) {
             break;
         }
@@ -490,7 +492,7 @@ static int dir_open(VeloObjStore *s, const VeloObjConfig *cfg, GError **errp)
                              "the dir backend needs a path");
     }
     s->desc = g_strdup_printf("dir:%s", cfg->path);
-    if (cfg->create && g_mkdir_with_parents(cfg->path, 0755) < 0) {
+    if (cfg->create && g_mkdir_with_parents(cfg->path, 0700) < 0) {
         return sys_fail(errp, s, "open", NULL, "create of the directory");
     }
     fd = open(cfg->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -81,6 +81,18 @@ static void test_roundtrip(Fixture *f, gconstpointer data)
     g_assert_cmpint(velo_obj_get(f->s, "d1/ext/aa", 8, 16, buf, &err), ==, 2);
     g_assert_cmpint(velo_obj_head(f->s, "d1/ext/aa", &info, &err), ==, 0);
     g_assert_cmpuint(info.size, ==, 10);
+    {
+        /* Guest data: readable by the owner only. */
+        g_autofree char *file = g_build_filename(f->root, "d1", "ext", "aa",
+                                                 NULL);
+        g_autofree char *dir = g_build_filename(f->root, "d1", NULL);
+        struct stat st;
+
+        g_assert_cmpint(stat(file, &st), ==, 0);
+        g_assert_cmphex(st.st_mode & 07777, ==, 0600);
+        g_assert_cmpint(stat(dir, &st), ==, 0);
+        g_assert_cmphex(st.st_mode & 07777, ==, 0700);
+    }
     g_assert_cmpint(velo_obj_delete(f->s, "d1/ext/aa", &err), ==, 0);
     g_assert_cmpint(velo_obj_get(f->s, "d1/ext/aa", 0, 4, buf, &err), ==,
                     -ENOENT);
