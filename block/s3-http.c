@@ -235,7 +235,7 @@ static void share_lock_cb(CURL *h G_GNUC_UNUSED, curl_lock_data data,
 {
     S3Store *d = opaque;
 
-    g_mutex_lock(&d->share_lock[data]);
+    pthread_mutex_lock(&d->share_lock[data]);
 }
 
 static void share_unlock_cb(CURL *h G_GNUC_UNUSED, curl_lock_data data,
@@ -243,18 +243,18 @@ static void share_unlock_cb(CURL *h G_GNUC_UNUSED, curl_lock_data data,
 {
     S3Store *d = opaque;
 
-    g_mutex_unlock(&d->share_lock[data]);
+    pthread_mutex_unlock(&d->share_lock[data]);
 }
 
 static CURL *pool_take(S3Store *d)
 {
     CURL *h = NULL;
 
-    g_mutex_lock(&d->pool_lock);
+    pthread_mutex_lock(&d->pool_lock);
     if (d->idle->len) {
         h = g_ptr_array_steal_index_fast(d->idle, d->idle->len - 1);
     }
-    g_mutex_unlock(&d->pool_lock);
+    pthread_mutex_unlock(&d->pool_lock);
     if (h) {
         curl_easy_reset(h);     /* keeps its live connections */
     }
@@ -263,12 +263,12 @@ static CURL *pool_take(S3Store *d)
 
 static void pool_give(S3Store *d, CURL *h)
 {
-    g_mutex_lock(&d->pool_lock);
+    pthread_mutex_lock(&d->pool_lock);
     if (d->idle->len < POOL_MAX) {
         g_ptr_array_add(d->idle, h);
         h = NULL;
     }
-    g_mutex_unlock(&d->pool_lock);
+    pthread_mutex_unlock(&d->pool_lock);
     if (h) {
         curl_easy_cleanup(h);
     }
@@ -509,9 +509,9 @@ bool s3_conn_init(S3Store *d)
     guint i;
 
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++) {
-        g_mutex_init(&d->share_lock[i]);
+        pthread_mutex_init(&d->share_lock[i], NULL);
     }
-    g_mutex_init(&d->pool_lock);
+    pthread_mutex_init(&d->pool_lock, NULL);
     d->idle = g_ptr_array_new();
     d->share = curl_share_init();
     return d->share &&
@@ -538,7 +538,7 @@ void s3_conn_cleanup(S3Store *d)
         curl_share_cleanup(d->share);
     }
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++) {
-        g_mutex_clear(&d->share_lock[i]);
+        pthread_mutex_destroy(&d->share_lock[i]);
     }
-    g_mutex_clear(&d->pool_lock);
+    pthread_mutex_destroy(&d->pool_lock);
 }

@@ -8,6 +8,7 @@
 #ifndef VELO_S3_INT_H
 #define VELO_S3_INT_H
 
+#include <pthread.h>
 #include <curl/curl.h>
 #include "objstore.h"
 
@@ -30,12 +31,14 @@ typedef struct S3Store {
     unsigned retries;
     CURLSH *share;
 
+    /* pthread mutexes, not GMutex: GLib's are futexes that ThreadSanitizer
+     * cannot see, and the tests run it. */
     /* share_lock[i] protects libcurl's shared data of kind i (DNS cache,
      * TLS sessions); libcurl takes them through share_lock_cb. */
-    GMutex share_lock[CURL_LOCK_DATA_LAST];
+    pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
 
     /* Protects idle: the easy handles not in use (at most POOL_MAX). */
-    GMutex pool_lock;
+    pthread_mutex_t pool_lock;
     GPtrArray *idle;
 } S3Store;
 
