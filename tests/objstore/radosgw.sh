@@ -27,7 +27,12 @@ rgw_port=${VELO_RGW_PORT:-17480}
 tls_port=${VELO_RGW_TLS_PORT:-17443}
 osd_ports=${VELO_RGW_OSD_PORTS:-16800-16831}
 
-die() { echo "radosgw.sh: $*" >&2; exit 1; }
+# die MESSAGE: fail; a start that fails midway stops what it started.
+die() {
+    echo "radosgw.sh: $*" >&2
+    [ -n "${started:-}" ] && do_stop >/dev/null
+    exit 1
+}
 skip() { echo "radosgw.sh: SKIP: $*" >&2; exit 77; }
 
 usage() {
@@ -104,13 +109,13 @@ step() {
 }
 
 # record NAME PID
-record() { echo "$2 $1" >> "$dir/pids"; }
+record() { echo "$2 $1" >> "$dir/pids"; started=1; }
 
 do_start() {
     local t0 fsid i
     t0=$(date +%s.%N)
     [ "$(id -u)" = 0 ] || skip "needs root (the Ceph daemons run as root here)"
-    for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool openssl; do
+    for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool openssl ss; do
         command -v "$b" >/dev/null || skip "$b not installed: run scripts/install-deps.sh"
     done
     if [ -f "$dir/pids" ]; then
