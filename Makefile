@@ -86,6 +86,7 @@ check: all
 clean:
 	-[ -f $(QBUILD)/build.ninja ] && ninja -C $(QBUILD) -t clean >/dev/null
 	-$(MAKE) -s -C tests/unit clean
+	-$(MAKE) -s -C tests/objstore clean
 	rm -rf $(BUILD)/bin
 
 distclean: clean

@@ -16,6 +16,7 @@ seabios ipxe-qemu
 iproute2 procps psmisc util-linux
 debootstrap fdisk e2fsprogs
 zstd gnutls-bin
+ceph-mon ceph-osd ceph-common radosgw openssl
 "
 
 missing=

@@ -2,15 +2,17 @@
 # run-all.sh: run every Velo test and print one summary line,
 # "N passed, N failed, N skipped", which CI reads.
 #
-# Suites, in order: GLib unit tests, the link emulator self-test, the named
+# Suites, in order: GLib unit tests, the link emulator self-test, the object
+# store against the dir backend and a throw-away radosgw, the named
 # qemu-iotests (run by QEMU's own ./check against our binaries), and the
-# end-to-end boot test.  Set VELO_TESTS="unit wan iotests e2e" to choose.
+# end-to-end boot test.  Set VELO_TESTS="unit wan objstore iotests e2e" to
+# choose.
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 tree=$top/build/qemu-src
 qbuild=$tree/build
-suites=${VELO_TESTS:-unit wan iotests e2e}
+suites=${VELO_TESTS:-unit wan objstore iotests e2e}
 pass=0 fail=0 skip=0
 failed_names=()
 
@@ -39,6 +41,20 @@ run_wan() {
         [ -x "$t" ] || continue
         "$t" > "$top/build/$(basename "$t").log" 2>&1
         result "wan/$(basename "$t" .sh)" $?
+    done
+}
+
+run_objstore() {
+    local t rc log
+    make -s -C "$top/tests/objstore" || { result objstore-build 1; return; }
+    for t in "$top"/tests/objstore/test-*.sh; do
+        [ -x "$t" ] || continue
+        log=$top/build/objstore-$(basename "$t" .sh).log
+        "$t" > "$log" 2>&1
+        rc=$?
+        [ $rc -ne 0 ] && [ $rc -ne 77 ] && tail -n 30 "$log"
+        grep -h '^# figure' "$log"
+        result "objstore/$(basename "$t" .sh)" $rc
     done
 }
 
