@@ -161,7 +161,7 @@ static void test_error(void)
 static void test_read_req(void)
 {
     uint8_t buf[16];
-    VeloRange r = { 65536, 131072 }, out;
+    VeloRange r = { .offset = 65536, .length = 131072 }, out;
     const char *why;
     uint64_t disk = 1 << 20;
 
@@ -188,6 +188,38 @@ static void test_read_req(void)
     g_assert_true(velo_read_req_decode(buf, 16, 65536 + 1000, 65536, 1 << 20, &out, &why));
     g_assert_false(velo_read_req_decode(buf, 16, 65536 + 2000, 65536, 1 << 20, &out, &why));
     g_assert_false(velo_read_req_decode(buf, 15, disk, 65536, 1 << 20, &out, &why));
+
+    /* Flags: NO_REF travels; unknown bits are refused. */
+    r.offset = 0; r.length = 65536; r.flags = VELO_READ_NO_REF;
+    velo_read_req_encode(buf, &r);
+    g_assert_true(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
+    g_assert_cmpuint(out.flags, ==, VELO_READ_NO_REF);
+    r.flags = 0x80;
+    velo_read_req_encode(buf, &r);
+    g_assert_false(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
+    g_assert_nonnull(strstr(why, "flags"));
+}
+
+static void test_hello_store_id(void)
+{
+    uint8_t buf[18 + VELO_MAX_STRING + VELO_STORE_ID_SIZE];
+    VeloHello in = { .version_min = 1, .version_max = 1,
+                     .features = VELO_F_HASH, .name = "disk0" }, out;
+    const char *why;
+    size_t n;
+
+    memset(in.store_id, 0xa5, sizeof(in.store_id));
+    n = velo_hello_encode(buf, &in);
+    g_assert_cmpuint(n, ==, 18 + 5 + VELO_STORE_ID_SIZE);
+    g_assert_true(velo_hello_decode(buf, n, &out, &why));
+    g_assert_cmpmem(out.store_id, VELO_STORE_ID_SIZE, in.store_id,
+                    VELO_STORE_ID_SIZE);
+    /* With HASH the store id must be there, without it it must not. */
+    g_assert_false(velo_hello_decode(buf, n - 1, &out, &why));
+    in.features = 0;
+    n = velo_hello_encode(buf, &in);
+    g_assert_true(velo_hello_decode(buf, n, &out, &why));
+    g_assert_false(velo_hello_decode(buf, n + VELO_STORE_ID_SIZE, &out, &why));
 }
 
 static void test_map(void)
@@ -196,7 +228,7 @@ static void test_map(void)
         { 0, 4096, VELO_MAP_DATA }, { 4096, 8192, VELO_MAP_ZERO },
         { 12288, 4096, VELO_MAP_HOLE },
     };
-    VeloRange req = { 0, 1 << 20 };
+    VeloRange req = { .offset = 0, .length = 1 << 20 };
     uint8_t buf[4 + 3 * VELO_MAP_ENTRY_SIZE];
     VeloMapEntry *out = NULL;
     uint32_t n;
@@ -232,7 +264,7 @@ static void test_map(void)
 static void test_chunks(void)
 {
     uint8_t buf[3 * VELO_CHUNK_HDR_SIZE + 8192];
-    VeloRange req = { 65536, 12288 };
+    VeloRange req = { .offset = 65536, .length = 12288 };
     uint64_t next;
     size_t pos, len = 0;
     VeloChunk c;
@@ -297,7 +329,7 @@ static void test_random_garbage(void)
 
     for (i = 0; i < 20000; i++) {
         size_t len = g_rand_int_range(r, 0, sizeof(buf));
-        VeloRange req = { 0, g_rand_int_range(r, 1, 1 << 20) };
+        VeloRange req = { .length = g_rand_int_range(r, 1, 1 << 20) };
         VeloHdr h; VeloHello he; VeloHelloReply hr; VeloRange rr;
         VeloMapEntry *e = NULL; uint32_t n; char *msg = NULL;
         VeloChunk c; uint64_t next = 0; size_t pos = 0;
@@ -334,6 +366,7 @@ int main(int argc, char **argv)
     g_test_add_func("/proto/hello-reply", test_hello_reply);
     g_test_add_func("/proto/error", test_error);
     g_test_add_func("/proto/read-req", test_read_req);
+    g_test_add_func("/proto/hello-store-id", test_hello_store_id);
     g_test_add_func("/proto/map", test_map);
     g_test_add_func("/proto/chunks", test_chunks);
     g_test_add_func("/proto/random-garbage", test_random_garbage);
