@@ -25,6 +25,9 @@
 #include "sysemu/block-backend.h"
 #include "qemu/memalign.h"
 #include "qemu/cutils.h"
+#include "qemu/guest-random.h"
+#include "qemu/error-report.h"
+#include <zstd.h>
 #include "velo-int.h"
 #include "trace.h"
 
@@ -35,6 +38,14 @@ static int velo_cache_create(BDRVVeloState *s, Error **errp)
 
     velo_cache_hdr_init(&s->chdr, s->disk_size, s->extent_size, s->disk_id,
                         s->export_name);
+    if (s->secret) {
+        s->chdr.flags |= VELO_CACHE_F_RECORDS | VELO_CACHE_F_GCM;
+        qemu_guest_getrandom_nofail(s->chdr.salt, sizeof(s->chdr.salt));
+    }
+    if (s->cache_compress) {
+        s->chdr.flags |= VELO_CACHE_F_RECORDS | VELO_CACHE_F_ZSTD;
+    }
+    /* A new file's first open is epoch 1 (velo_cache_atrest_open). */
     velo_cache_hdr_encode(hdr, &s->chdr);
     /* Header first: a crash then leaves a short file that opens fine. */
     ret = blk_truncate(s->cache_blk, VELO_CACHE_HDR_SIZE, false,
@@ -93,6 +104,186 @@ static int velo_cache_load_index(BDRVVeloState *s, Error **errp)
     return 0;
 }
 
+typedef uint8_t VeloRecBuf;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VeloRecBuf, qemu_vfree)
+
+/* The seal file: the epoch the cache file must have reached, MAC'd. */
+#define VELO_SEAL_SIZE  24
+
+static char *seal_path(BDRVVeloState *s)
+{
+    return g_strdup_printf("%s.seal", s->cache_path);
+}
+
+static void seal_encode(BDRVVeloState *s, uint32_t epoch, uint8_t *buf)
+{
+    uint8_t msg[4 + 16 + 4];
+
+    memcpy(msg, "SEAL", 4);
+    memcpy(msg + 4, s->chdr.disk_id, 16);
+    stl_be_p(msg + 20, epoch);
+    memcpy(buf, "VSEL", 4);
+    stl_be_p(buf + 4, epoch);
+    velo_atrest_mac(&s->atrest, msg, sizeof(msg), buf + 8);
+}
+
+/*
+ * Rollback check: the seal file beside the cache file records the epoch of
+ * the last open.  A cache file behind it (or an encrypted one whose seal is
+ * gone) was rolled back: its clean extents are dropped (refetched), and if
+ * it holds pinned writes they may be stale, so the open fails.
+ */
+static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
+{
+    g_autofree char *path = seal_path(s);
+    g_autofree char *got = NULL;
+    uint8_t want[VELO_SEAL_SIZE];
+    uint32_t sealed = 0;
+    gsize len;
+    uint64_t i, dirty = s->map->count[VELO_EXT_DIRTY];
+
+    if (g_file_get_contents(path, &got, &len, NULL) &&
+        len == VELO_SEAL_SIZE) {
+        sealed = ldl_be_p(got + 4);
+        seal_encode(s, sealed, want);
+        if (memcmp(want, got, VELO_SEAL_SIZE)) {
+            error_setg(errp, "seal file '%s' of cache file '%s' is corrupt or "
+                       "from another key; remove both files to start over",
+                       path, s->cache_path);
+            return -EINVAL;
+        }
+    }
+    if (got && s->chdr.epoch >= sealed) {
+        return 0;
+    }
+    if (dirty) {
+        error_setg(errp, "cache file '%s' was rolled back (epoch %u, sealed "
+                   "%u in '%s'): its %" PRIu64 " pinned writes may be stale; "
+                   "move it aside (with its seal file) and decide which copy "
+                   "is right", s->cache_path, s->chdr.epoch, sealed, path,
+                   dirty);
+        return -ESTALE;
+    }
+    warn_report("velo: cache file '%s' was rolled back (epoch %u, sealed %u); "
+                "dropping its extents", s->cache_path, s->chdr.epoch, sealed);
+    for (i = 0; i < s->map->n_extents; i++) {
+        if (velo_extmap_get(s->map, i) == VELO_EXT_CACHED) {
+            velo_extmap_set(s->map, i, VELO_EXT_UNKNOWN);
+        }
+        s->crc[i] = 0;
+    }
+    s->stats.corrupt_entries += s->map->n_extents;
+    /* Forget them on disk too, before the new epoch makes them look fresh. */
+    {
+        size_t len = s->map->n_extents * VELO_CACHE_ENTRY_SIZE;
+        g_autofree uint8_t *zero = g_try_malloc0(len ? len : 1);
+        int ret = zero ? blk_pwrite(s->cache_blk, s->chdr.index_offset, len,
+                                    zero, 0) : -ENOMEM;
+        if (ret == 0) {
+            ret = blk_flush(s->cache_blk);
+        }
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "cannot reset the index of rolled "
+                             "back cache file '%s'", s->cache_path);
+            return ret;
+        }
+    }
+    s->chdr.epoch = MAX(s->chdr.epoch, sealed);
+    return 0;
+}
+
+/*
+ * Compression and encryption at rest: check the file matches the options
+ * and the key, then start a new epoch (header written and flushed before
+ * any nonce of it is used) and seal it.
+ */
+static int velo_cache_atrest_open(BDRVVeloState *s, bool fresh,
+                                  Error **errp)
+{
+    bool gcm = s->chdr.flags & VELO_CACHE_F_GCM;
+    uint8_t *hdr;
+    int ret;
+
+    if (!!s->secret != gcm) {
+        error_setg(errp, gcm ? "cache file '%s' is encrypted: give the "
+                   "key-secret it was created with" :
+                   "cache file '%s' is not encrypted: remove it (or name "
+                   "another cache.file) to start an encrypted cache",
+                   s->cache_path);
+        return -EINVAL;
+    }
+    if (s->cache_compress != !!(s->chdr.flags & VELO_CACHE_F_ZSTD)) {
+        error_setg(errp, "cache file '%s' was created with cache-compress=%s; "
+                   "use that, or remove the file", s->cache_path,
+                   s->chdr.flags & VELO_CACHE_F_ZSTD ? "on" : "off");
+        return -EINVAL;
+    }
+    if (s->cache_compress) {
+        s->cache_zcctx = ZSTD_createCCtx();
+    }
+    if (!gcm) {
+        return 0;
+    }
+    if (!velo_atrest_derive(s->secret, s->secret_len, s->chdr.salt,
+                            s->chdr.disk_id, &s->atrest)) {
+        error_setg(errp, "cannot derive the key of cache file '%s'",
+                   s->cache_path);
+        return -EIO;
+    }
+    if (fresh || s->chdr.epoch == 0) {
+        memcpy(s->chdr.key_id, s->atrest.key_id, sizeof(s->chdr.key_id));
+    } else if (memcmp(s->chdr.key_id, s->atrest.key_id,
+                      sizeof(s->chdr.key_id))) {
+        error_setg(errp, "cache file '%s' was encrypted with another key: "
+                   "give the key-secret it was created with, or remove it",
+                   s->cache_path);
+        return -EACCES;
+    }
+    ret = fresh ? 0 : velo_cache_check_seal(s, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (s->chdr.epoch == UINT32_MAX) {
+        error_setg(errp, "cache file '%s' has used up its nonce epochs; "
+                   "remove it", s->cache_path);
+        return -ERANGE;
+    }
+    s->chdr.epoch++;
+    s->nonce_ctr = 0;
+    hdr = qemu_blockalign(NULL, VELO_CACHE_HDR_SIZE);
+    velo_cache_hdr_encode(hdr, &s->chdr);
+    ret = blk_pwrite(s->cache_blk, 0, VELO_CACHE_HDR_SIZE, hdr, 0);
+    qemu_vfree(hdr);
+    if (ret == 0) {
+        ret = blk_flush(s->cache_blk);
+    }
+    if (ret == 0) {
+        g_autofree char *path = seal_path(s);
+        g_autofree char *tmp = g_strdup_printf("%s.tmp", path);
+        uint8_t seal[VELO_SEAL_SIZE];
+        int fd;
+
+        seal_encode(s, s->chdr.epoch, seal);
+        fd = qemu_create(tmp, O_WRONLY | O_TRUNC, 0600, errp);
+        if (fd < 0) {
+            return -EIO;
+        }
+        ret = qemu_write_full(fd, seal, sizeof(seal)) == sizeof(seal) &&
+              qemu_fdatasync(fd) == 0 ? 0 : -errno;
+        qemu_close(fd);
+        if (ret == 0 && rename(tmp, path) < 0) {
+            ret = -errno;
+        }
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot start a new epoch in cache file "
+                         "'%s'", s->cache_path);
+        return ret;
+    }
+    trace_velo_cache_epoch(s, s->chdr.epoch);
+    return 0;
+}
+
 int velo_cache_open(BDRVVeloState *s, Error **errp)
 {
     QDict *opts = qdict_new();
@@ -145,7 +336,7 @@ int velo_cache_open(BDRVVeloState *s, Error **errp)
         }
         s->map = velo_extmap_new(s->disk_size, s->extent_size);
         s->crc = g_new0(uint32_t, s->map->n_extents ? s->map->n_extents : 1);
-        return 0;
+        return velo_cache_atrest_open(s, true, errp);
     }
 
     if (size < VELO_CACHE_HDR_SIZE) {
@@ -200,7 +391,11 @@ int velo_cache_open(BDRVVeloState *s, Error **errp)
     }
     s->map = velo_extmap_new(s->disk_size, s->extent_size);
     s->crc = g_new0(uint32_t, s->map->n_extents ? s->map->n_extents : 1);
-    return velo_cache_load_index(s, errp);
+    ret = velo_cache_load_index(s, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    return velo_cache_atrest_open(s, false, errp);
 }
 
 void velo_cache_close(BDRVVeloState *s)
@@ -212,6 +407,9 @@ void velo_cache_close(BDRVVeloState *s)
     }
     g_free(s->crc);
     s->crc = NULL;
+    ZSTD_freeCCtx(s->cache_zcctx);
+    s->cache_zcctx = NULL;
+    memset(&s->atrest, 0, sizeof(s->atrest));
 }
 
 static int coroutine_fn velo_cache_put_entry(BDRVVeloState *s, uint64_t idx,
@@ -271,12 +469,34 @@ int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
     int ret;
 
     qemu_iovec_init_slice(&slice, qiov, qoff, len);
-    ret = blk_co_preadv(s->cache_blk, velo_cache_data_offset(&s->chdr, idx),
-                        len, &slice, 0);
-    *raced = s->write_gen != gen || velo_extmap_get(s->map, idx) != st;
-    if (ret == 0 && qiov_crc(&slice) != s->crc[idx]) {
-        zero = qemu_iovec_is_zero(&slice, 0, len);
-        ret = -EILSEQ;
+    if (s->chdr.flags & VELO_CACHE_F_RECORDS) {
+        uint8_t *bounce = qemu_try_blockalign(NULL, len);
+
+        ret = bounce ? velo_cache_rec_read(s, idx, bounce, s->crc[idx])
+                     : -ENOMEM;
+        if (ret == 0) {
+            qemu_iovec_from_buf(&slice, 0, bounce, len);
+        }
+        qemu_vfree(bounce);
+        *raced = s->write_gen != gen || velo_extmap_get(s->map, idx) != st;
+        if (ret == -EILSEQ && st == VELO_EXT_DIRTY && !*raced) {
+            /* A pinned write we can't vouch for: an error, never data. */
+            s->stats.corrupt_entries++;
+            qemu_iovec_destroy(&slice);
+            error_report("velo: cache file '%s': pinned extent %" PRIu64
+                         " fails its integrity check; its guest data is lost",
+                         s->cache_path, idx);
+            return -EIO;
+        }
+    } else {
+        ret = blk_co_preadv(s->cache_blk,
+                            velo_cache_data_offset(&s->chdr, idx), len,
+                            &slice, 0);
+        *raced = s->write_gen != gen || velo_extmap_get(s->map, idx) != st;
+        if (ret == 0 && qiov_crc(&slice) != s->crc[idx]) {
+            zero = qemu_iovec_is_zero(&slice, 0, len);
+            ret = -EILSEQ;
+        }
     }
     qemu_iovec_destroy(&slice);
     if (ret != -EILSEQ) {
@@ -320,13 +540,33 @@ int coroutine_fn velo_cache_read(BDRVVeloState *s, uint64_t idx, uint8_t *buf,
     return velo_cache_readv(s, idx, &qiov, 0, raced);
 }
 
+/*
+ * What goes into extent @idx's slot for the data at *@buf: the data itself
+ * (plain mode) or its record, built into *@rec.  Sets *@buf, *@len, *@crc.
+ */
+static bool cache_payload(BDRVVeloState *s, uint64_t idx, const uint8_t **buf,
+                          uint32_t *len, uint32_t *crc, uint8_t **rec)
+{
+    if (!(s->chdr.flags & VELO_CACHE_F_RECORDS)) {
+        *crc = velo_cache_crc(*buf, *len);
+        return true;
+    }
+    *rec = velo_cache_rec_build(s, idx, *buf, crc, len);
+    *buf = *rec;
+    return *rec != NULL;
+}
+
 int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
                                         const uint8_t *buf)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
-    uint32_t crc = velo_cache_crc(buf, len);
+    g_autoptr(VeloRecBuf) rec = NULL;
+    uint32_t crc;
     int ret;
 
+    if (!cache_payload(s, idx, &buf, &len, &crc, &rec)) {
+        return -ENOMEM;
+    }
     ret = blk_co_pwrite(s->cache_blk, velo_cache_data_offset(&s->chdr, idx),
                         len, buf, 0);
     if (ret == 0) {
@@ -342,10 +582,15 @@ int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
                                         const uint8_t *buf)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
-    uint32_t crc = velo_cache_crc(buf, len);
+    g_autoptr(VeloRecBuf) rec = NULL;
+    uint32_t crc;
     VeloExtState st = velo_extmap_get(s->map, idx);
     int64_t off = velo_cache_data_offset(&s->chdr, idx);
     int ret;
+
+    if (!cache_payload(s, idx, &buf, &len, &crc, &rec)) {
+        return -ENOMEM;
+    }
 
     s->write_gen++;         /* before any yield: readers must notice */
     if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {

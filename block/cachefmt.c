@@ -106,7 +106,9 @@ void velo_cache_hdr_init(VeloCacheHdr *h, uint64_t disk_size,
 /*
  * Header layout: magic 0, version 8, header size 12, disk size 16, extent
  * size 24, flags 28, extents 32, index offset 40, data offset 48, disk id
- * 56, name length 72, name 74..1098, CRC-32 of bytes 0..4091 at 4092.
+ * 56, name length 72, name 74..1098, salt 1104, key id 1136, epoch 1144,
+ * CRC-32 of bytes 0..4091 at 4092.  Files written before flags existed
+ * have zeros there: plain slots.
  */
 void velo_cache_hdr_encode(uint8_t *buf, const VeloCacheHdr *h)
 {
@@ -124,6 +126,10 @@ void velo_cache_hdr_encode(uint8_t *buf, const VeloCacheHdr *h)
     memcpy(buf + 56, h->disk_id, 16);
     velo_put16(buf + 72, n);
     memcpy(buf + 74, h->export_name, n);
+    velo_put32(buf + 28, h->flags);
+    memcpy(buf + 1104, h->salt, 32);
+    memcpy(buf + 1136, h->key_id, 8);
+    velo_put32(buf + 1144, h->epoch);
     velo_put32(buf + VELO_CACHE_HDR_SIZE - 4,
           velo_cache_crc(buf, VELO_CACHE_HDR_SIZE - 4));
 }
@@ -155,6 +161,16 @@ bool velo_cache_hdr_decode(const uint8_t *buf, VeloCacheHdr *h,
     h->index_offset = velo_get64(buf + 40);
     h->data_offset = velo_get64(buf + 48);
     memcpy(h->disk_id, buf + 56, 16);
+    h->flags = velo_get32(buf + 28);
+    memcpy(h->salt, buf + 1104, 32);
+    memcpy(h->key_id, buf + 1136, 8);
+    h->epoch = velo_get32(buf + 1144);
+    if (h->flags & ~VELO_CACHE_F_KNOWN ||
+        ((h->flags & (VELO_CACHE_F_GCM | VELO_CACHE_F_ZSTD)) &&
+         !(h->flags & VELO_CACHE_F_RECORDS))) {
+        *why = "velo cache file header has unknown or inconsistent flags";
+        return false;
+    }
     n = velo_get16(buf + 72);
     if (velo_get32(buf + 12) != VELO_CACHE_HDR_SIZE || n > VELO_CACHE_NAME_MAX ||
         h->extent_size < 4096 || h->extent_size > (4u << 20) ||
@@ -176,9 +192,14 @@ bool velo_cache_hdr_decode(const uint8_t *buf, VeloCacheHdr *h,
     return true;
 }
 
+uint64_t velo_cache_slot_size(const VeloCacheHdr *h)
+{
+    return h->extent_size + (h->flags & VELO_CACHE_F_RECORDS ? 4096 : 0);
+}
+
 uint64_t velo_cache_file_size(const VeloCacheHdr *h)
 {
-    return h->data_offset + h->n_extents * (uint64_t)h->extent_size;
+    return h->data_offset + h->n_extents * velo_cache_slot_size(h);
 }
 
 uint64_t velo_cache_entry_offset(const VeloCacheHdr *h, uint64_t idx)
@@ -188,7 +209,59 @@ uint64_t velo_cache_entry_offset(const VeloCacheHdr *h, uint64_t idx)
 
 uint64_t velo_cache_data_offset(const VeloCacheHdr *h, uint64_t idx)
 {
-    return h->data_offset + idx * (uint64_t)h->extent_size;
+    return h->data_offset + idx * velo_cache_slot_size(h);
+}
+
+void velo_cache_rec_encode(uint8_t *buf, const VeloCacheRec *r)
+{
+    memset(buf, 0, VELO_REC_HDR_SIZE);
+    memcpy(buf, "VREC", 4);
+    velo_put16(buf + 4, r->flags);
+    velo_put32(buf + 8, r->stored_len);
+    velo_put32(buf + 12, r->plain_len);
+    memcpy(buf + 16, r->nonce, 12);
+    memcpy(buf + 32, r->tag, 16);
+}
+
+bool velo_cache_rec_decode(const uint8_t *buf, const VeloCacheHdr *h,
+                           uint32_t plain_len, VeloCacheRec *r,
+                           const char **why)
+{
+    unsigned allowed = (h->flags & VELO_CACHE_F_ZSTD ? VELO_REC_ZSTD : 0) |
+                       (h->flags & VELO_CACHE_F_GCM ? VELO_REC_GCM : 0);
+
+    if (memcmp(buf, "VREC", 4)) {
+        *why = "bad record magic";
+        return false;
+    }
+    r->flags = velo_get16(buf + 4);
+    r->stored_len = velo_get32(buf + 8);
+    r->plain_len = velo_get32(buf + 12);
+    memcpy(r->nonce, buf + 16, 12);
+    memcpy(r->tag, buf + 32, 16);
+    if ((r->flags & ~allowed) ||
+        ((h->flags & VELO_CACHE_F_GCM) && !(r->flags & VELO_REC_GCM))) {
+        *why = "record flags not allowed in this file";
+        return false;
+    }
+    if (r->plain_len != plain_len || r->stored_len == 0 ||
+        r->stored_len > plain_len ||
+        (!(r->flags & VELO_REC_ZSTD) && r->stored_len != plain_len)) {
+        *why = "record lengths out of range";
+        return false;
+    }
+    return true;
+}
+
+void velo_cache_rec_aad(uint8_t aad[VELO_REC_AAD_SIZE], const VeloCacheHdr *h,
+                        uint64_t idx, const VeloCacheRec *r)
+{
+    memcpy(aad, h->disk_id, 16);
+    velo_put64(aad + 16, idx);
+    velo_put16(aad + 24, r->flags);
+    velo_put32(aad + 26, r->stored_len);
+    velo_put32(aad + 30, r->plain_len);
+    memcpy(aad + 34, h->key_id, 8);
 }
 
 static uint16_t entry_check(uint64_t idx, unsigned state, uint32_t data_crc)

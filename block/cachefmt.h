@@ -6,7 +6,19 @@
  *
  *   0        header (4096 bytes, CRC-protected)
  *   4096     index: one 8-byte entry per extent
- *   data_off extent i lives at data_off + i * extent_size (sparse file)
+ *   data_off extent i lives at data_off + i * slot (sparse file); the slot
+ *            is extent_size, or extent_size + 4096 in record mode
+ *
+ * Record mode (header flag RECORDS: compression and/or encryption at rest):
+ * a slot holds a 64-byte record header, then the stored payload:
+ *
+ *   0 "VREC"  4 flags (ZSTD, GCM)  8 stored length  12 plain length
+ *   16 nonce (12)  32 tag (16)  64 payload
+ *
+ * and the index entry's CRC covers record header plus payload.  With GCM
+ * the payload is AES-GCM ciphertext whose AAD (velo_cache_rec_aad()) binds
+ * the disk id, the extent index, both lengths, the flags and the key id, so
+ * a record moved to another slot or shortened fails.
  *
  * Index entry: state (1 byte), reserved (1), check (2), data CRC-32C (4).
  * check = low 16 bits of CRC-32C over (extent index, state, data CRC), so a
@@ -37,8 +49,32 @@
 #define VELO_CACHE_NAME_MAX     1024
 #define VELO_CACHE_DATA_ALIGN   (1u << 20)
 
+/* Header flags. */
+#define VELO_CACHE_F_RECORDS    1u      /* slots hold records (see above) */
+#define VELO_CACHE_F_GCM        2u      /* records are AES-GCM encrypted */
+#define VELO_CACHE_F_ZSTD       4u      /* records may be zstd-compressed */
+#define VELO_CACHE_F_KNOWN      7u
+
+/* Record header. */
+#define VELO_REC_HDR_SIZE       64
+#define VELO_REC_ZSTD           1u
+#define VELO_REC_GCM            2u
+#define VELO_REC_AAD_SIZE       42
+
+typedef struct VeloCacheRec {
+    uint16_t flags;                     /* VELO_REC_* */
+    uint32_t stored_len;
+    uint32_t plain_len;
+    uint8_t nonce[12];
+    uint8_t tag[16];
+} VeloCacheRec;
+
 typedef struct VeloCacheHdr {
     uint32_t version;
+    uint32_t flags;                     /* VELO_CACHE_F_* */
+    uint8_t salt[32];                   /* GCM: HKDF salt of this file */
+    uint8_t key_id[8];                  /* GCM: which key encrypted it */
+    uint32_t epoch;                     /* bumped at each open (nonces) */
     uint64_t disk_size;
     uint32_t extent_size;
     uint64_t n_extents;
@@ -69,6 +105,27 @@ uint64_t velo_cache_file_size(const VeloCacheHdr *h);
 /* Offset of extent @idx's index entry and of its data. */
 uint64_t velo_cache_entry_offset(const VeloCacheHdr *h, uint64_t idx);
 uint64_t velo_cache_data_offset(const VeloCacheHdr *h, uint64_t idx);
+
+/* Bytes between the starts of two slots. */
+uint64_t velo_cache_slot_size(const VeloCacheHdr *h);
+
+/* Encode a record header into @buf (VELO_REC_HDR_SIZE bytes). */
+void velo_cache_rec_encode(uint8_t *buf, const VeloCacheRec *r);
+
+/*
+ * Decode a record header for an extent of @plain_len bytes in a file with
+ * header @h: magic, known flags allowed by the file, lengths in range.
+ */
+bool velo_cache_rec_decode(const uint8_t *buf, const VeloCacheHdr *h,
+                           uint32_t plain_len, VeloCacheRec *r,
+                           const char **why);
+
+/*
+ * The GCM additional data of record @r of extent @idx: disk id, extent
+ * index, flags, lengths and key id (the nonce carries the open epoch).
+ */
+void velo_cache_rec_aad(uint8_t aad[VELO_REC_AAD_SIZE], const VeloCacheHdr *h,
+                        uint64_t idx, const VeloCacheRec *r);
 
 /* Encode the index entry of extent @idx. */
 void velo_cache_entry_encode(uint8_t *buf, uint64_t idx, unsigned state,

@@ -22,6 +22,7 @@
 #include "extmap.h"
 #include "cachefmt.h"
 #include "cas.h"
+#include "atrest.h"
 
 /* Silence on a busy connection: send PING at the first, drop at the second. */
 #define VELO_STALL_PING_NS      (5 * NANOSECONDS_PER_SECOND)
@@ -156,6 +157,12 @@ typedef struct BDRVVeloState {
     VeloCacheHdr chdr;
     uint32_t *crc;              /* per extent: CRC-32 of its cached data */
     uint64_t write_gen;         /* bumped by every guest write to the file */
+    uint8_t *secret;            /* key-secret bytes (16 or 32), or NULL */
+    size_t secret_len;
+    bool cache_compress;        /* cache-compress option */
+    VeloAtRestKey atrest;       /* this file's key, with VELO_CACHE_F_GCM */
+    uint64_t nonce_ctr;         /* next nonce counter in this open epoch */
+    struct ZSTD_CCtx_s *cache_zcctx;    /* with VELO_CACHE_F_ZSTD */
 
     VeloStats stats;
 } BDRVVeloState;
@@ -229,6 +236,26 @@ int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
                                         const uint8_t *buf);
 
 int coroutine_fn velo_cache_flush(BDRVVeloState *s);
+
+/* --- cache-rec.c: record mode (compressed and/or encrypted at rest) ------ */
+
+/*
+ * Build the record of extent @idx holding @buf: compressed if the file
+ * allows it and it shrinks, encrypted under a fresh nonce if the file is
+ * encrypted.  Returns a qemu_blockalign()ed buffer of *@size bytes and its
+ * CRC in *@crc, or NULL (out of memory or a crypto failure).
+ */
+uint8_t *velo_cache_rec_build(BDRVVeloState *s, uint64_t idx,
+                              const uint8_t *buf, uint32_t *crc,
+                              uint32_t *size);
+
+/*
+ * Read the record of extent @idx into @buf (plaintext), checking it against
+ * @crc, its header, GCM and its length.  Returns 0, -EILSEQ if the record
+ * does not check out, or another -errno.
+ */
+int coroutine_fn velo_cache_rec_read(BDRVVeloState *s, uint64_t idx,
+                                     uint8_t *buf, uint32_t crc);
 
 /* --- fetch.c ------------------------------------------------------------ */
 

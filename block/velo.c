@@ -31,6 +31,7 @@
 #include "block/block_int.h"
 #include "block/qdict.h"
 #include "sysemu/block-backend.h"
+#include "crypto/secret_common.h"
 #include "velo-int.h"
 #include "tls.h"
 #include "trace.h"
@@ -71,6 +72,10 @@ static QemuOptsList velo_runtime_opts = {
           .help = "Ask the server for zstd-compressed extents" },
         { .name = "dedup-store", .type = QEMU_OPT_STRING,
           .help = "Directory of the host's shared content store" },
+        { .name = "key-secret", .type = QEMU_OPT_STRING,
+          .help = "ID of the secret that encrypts the cache file" },
+        { .name = "cache-compress", .type = QEMU_OPT_BOOL,
+          .help = "Store extents zstd-compressed in the cache file" },
         { /* end of list */ }
     },
 };
@@ -290,6 +295,21 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
         }
         s->want_features |= VELO_F_HASH;
     }
+    s->cache_compress = qemu_opt_get_bool(opts, "cache-compress", false);
+    str = qemu_opt_get(opts, "key-secret");
+    if (str) {
+        if (qcrypto_secret_lookup(str, &s->secret, &s->secret_len, errp) < 0) {
+            error_prepend(errp, "velo: key-secret: ");
+            goto out;
+        }
+        if (s->secret_len != 16 && s->secret_len != 32) {
+            error_setg(errp, "velo: key-secret '%s' holds %zu bytes; the "
+                       "cache key must be 16 or 32 bytes (AES-128 or "
+                       "AES-256; use format=base64 for binary keys)", str,
+                       s->secret_len);
+            goto out;
+        }
+    }
     ret = 0;
 out:
     qemu_opts_del(opts);
@@ -348,6 +368,11 @@ static void velo_free_state(BDRVVeloState *s)
     velo_cas_close(s->cas);
     s->cas = NULL;
     g_free(s->cas_path);
+    if (s->secret) {
+        memset(s->secret, 0, s->secret_len);
+        g_free(s->secret);
+        s->secret = NULL;
+    }
 }
 
 static int velo_open(BlockDriverState *bs, QDict *options, int flags,

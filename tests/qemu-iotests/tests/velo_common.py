@@ -167,6 +167,7 @@ def filter_velo(msg: str) -> str:
     """Filter values that change between runs (ports, paths)."""
     msg = iotests.filter_testfiles(msg)
     msg = msg.replace(iotests.sock_dir, 'SOCK_DIR')
+    msg = msg.replace(iotests.test_dir, 'TEST_DIR')
     msg = re.sub(r'127\.0\.0\.1:\d+', '127.0.0.1:PORT', msg)
     msg = re.sub(r"'port': '\d+'", "'port': 'PORT'", msg)
     msg = re.sub(r'"port": "\d+"', '"port": "PORT"', msg)
