@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
+#include <openssl/crypto.h>
 #include "atrest.h"
 
 static bool hkdf(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
@@ -39,7 +40,7 @@ bool velo_atrest_derive(const uint8_t *secret, size_t secret_len,
     if (secret_len != 16 && secret_len != 32) {
         return false;
     }
-    memset(k, 0, sizeof(*k));
+    velo_atrest_clear(k);
     k->key_len = secret_len;
     memcpy(info, "velo cache key  ", 16);
     memcpy(info + 16, disk_id, 16);
@@ -57,18 +58,30 @@ static const EVP_CIPHER *gcm(const VeloAtRestKey *k)
     return k->key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
 }
 
-/* AES-GCM in either direction; the tag is produced (@enc) or checked. */
-static bool gcm_crypt(const VeloAtRestKey *k, bool enc, const uint8_t *nonce,
+/*
+ * AES-GCM in either direction; the tag is produced (@enc) or checked.  The
+ * context keeps the key schedule: later calls only set the nonce.
+ */
+static bool gcm_crypt(VeloAtRestKey *k, bool enc, const uint8_t *nonce,
                       const uint8_t *aad, size_t aad_len, const uint8_t *in,
                       size_t len, uint8_t *out, uint8_t *tag)
 {
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *ctx = k->ctx[enc];
     int n;
-    bool ok = ctx &&
-        EVP_CipherInit_ex(ctx, gcm(k), NULL, NULL, NULL, enc) > 0 &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN,
-                            VELO_ATREST_NONCE_SIZE, NULL) > 0 &&
-        EVP_CipherInit_ex(ctx, NULL, NULL, k->key, nonce, enc) > 0 &&
+
+    if (!ctx) {
+        ctx = EVP_CIPHER_CTX_new();
+        if (!ctx ||
+            EVP_CipherInit_ex(ctx, gcm(k), NULL, NULL, NULL, enc) <= 0 ||
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN,
+                                VELO_ATREST_NONCE_SIZE, NULL) <= 0 ||
+            EVP_CipherInit_ex(ctx, NULL, NULL, k->key, NULL, enc) <= 0) {
+            EVP_CIPHER_CTX_free(ctx);
+            return false;
+        }
+        k->ctx[enc] = ctx;
+    }
+    return EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, enc) > 0 &&
         EVP_CipherUpdate(ctx, NULL, &n, aad, aad_len) > 0 &&
         EVP_CipherUpdate(ctx, out, &n, in, len) > 0 &&
         (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG,
@@ -76,19 +89,23 @@ static bool gcm_crypt(const VeloAtRestKey *k, bool enc, const uint8_t *nonce,
         EVP_CipherFinal_ex(ctx, out + n, &n) > 0 &&
         (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG,
                                      VELO_ATREST_TAG_SIZE, tag) > 0);
-
-    EVP_CIPHER_CTX_free(ctx);
-    return ok;
 }
 
-bool velo_atrest_seal(const VeloAtRestKey *k, const uint8_t *nonce,
+void velo_atrest_clear(VeloAtRestKey *k)
+{
+    EVP_CIPHER_CTX_free(k->ctx[0]);
+    EVP_CIPHER_CTX_free(k->ctx[1]);
+    OPENSSL_cleanse(k, sizeof(*k));
+}
+
+bool velo_atrest_seal(VeloAtRestKey *k, const uint8_t *nonce,
                       const uint8_t *aad, size_t aad_len, const uint8_t *in,
                       size_t len, uint8_t *out, uint8_t *tag)
 {
     return gcm_crypt(k, true, nonce, aad, aad_len, in, len, out, tag);
 }
 
-bool velo_atrest_open(const VeloAtRestKey *k, const uint8_t *nonce,
+bool velo_atrest_open(VeloAtRestKey *k, const uint8_t *nonce,
                       const uint8_t *aad, size_t aad_len, const uint8_t *in,
                       size_t len, uint8_t *out, const uint8_t *tag)
 {

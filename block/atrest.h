@@ -22,11 +22,20 @@
 #define VELO_ATREST_TAG_SIZE    16
 #define VELO_ATREST_MAX_KEY     32
 
+/*
+ * A derived key.  Its cipher contexts (key schedule done once) are made on
+ * first use: one thread at a time may use a key; free it with
+ * velo_atrest_clear().
+ */
 typedef struct VeloAtRestKey {
     uint8_t key[VELO_ATREST_MAX_KEY];
     size_t key_len;                     /* 16 (AES-128) or 32 (AES-256) */
     uint8_t key_id[VELO_ATREST_KEYID_SIZE];
+    void *ctx[2];                       /* EVP_CIPHER_CTX: decrypt, encrypt */
 } VeloAtRestKey;
+
+/* Free @k's cipher contexts and wipe it. */
+void velo_atrest_clear(VeloAtRestKey *k);
 
 /*
  * Derive the key of one cache file from @secret (16 or 32 bytes), the
@@ -42,12 +51,12 @@ bool velo_atrest_derive(const uint8_t *secret, size_t secret_len,
  * under @k, @nonce and @aad; the tag goes to @tag.  Returns false on a
  * libcrypto failure.
  */
-bool velo_atrest_seal(const VeloAtRestKey *k, const uint8_t *nonce,
+bool velo_atrest_seal(VeloAtRestKey *k, const uint8_t *nonce,
                       const uint8_t *aad, size_t aad_len, const uint8_t *in,
                       size_t len, uint8_t *out, uint8_t *tag);
 
 /* Decrypt and authenticate; false if anything does not check out. */
-bool velo_atrest_open(const VeloAtRestKey *k, const uint8_t *nonce,
+bool velo_atrest_open(VeloAtRestKey *k, const uint8_t *nonce,
                       const uint8_t *aad, size_t aad_len, const uint8_t *in,
                       size_t len, uint8_t *out, const uint8_t *tag);
 

@@ -8,9 +8,10 @@
  * 8-byte counter that starts at 0 each open.  So no nonce repeats under a
  * key, across kill -9 and power loss: a new open never reuses an epoch.
  *
- * Reads verify the entry's CRC over the whole record first (crash and
- * tear detection, as in plain mode), then GCM authenticates it; a record
- * that fails either is reported as -EILSEQ, and cache.c turns that into a
+ * Reads of plaintext records verify the entry's CRC over the whole record
+ * (crash and tear detection, as in plain mode); encrypted records are
+ * checked by GCM instead, which catches tears and tampering alike.  A
+ * record that fails is reported as -EILSEQ, and cache.c turns that into a
  * refetch (clean) or an error (dirty).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -88,15 +89,24 @@ int coroutine_fn velo_cache_rec_read(BDRVVeloState *s, uint64_t idx,
     if (!velo_cache_rec_decode(rec, &s->chdr, len, &r, &why)) {
         goto out;
     }
-    if (velo_cache_crc(rec, VELO_REC_HDR_SIZE + r.stored_len) != crc) {
+    /* GCM authenticates the payload; the CRC is for plaintext records. */
+    if (!(r.flags & VELO_REC_GCM) &&
+        velo_cache_crc(rec, VELO_REC_HDR_SIZE + r.stored_len) != crc) {
         why = "CRC mismatch";
         goto out;
     }
     if (r.flags & VELO_REC_GCM) {
+        /* Uncompressed: decrypt straight into @buf. */
+        uint8_t *dst = r.flags & VELO_REC_ZSTD ? payload : buf;
+
         velo_cache_rec_aad(aad, &s->chdr, idx, &r);
         if (!velo_atrest_open(&s->atrest, r.nonce, aad, sizeof(aad), payload,
-                              r.stored_len, payload, r.tag)) {
+                              r.stored_len, dst, r.tag)) {
             why = "authentication failed";
+            goto out;
+        }
+        if (dst == buf) {
+            ret = 0;
             goto out;
         }
     }

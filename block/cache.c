@@ -409,7 +409,7 @@ void velo_cache_close(BDRVVeloState *s)
     s->crc = NULL;
     ZSTD_freeCCtx(s->cache_zcctx);
     s->cache_zcctx = NULL;
-    memset(&s->atrest, 0, sizeof(s->atrest));
+    velo_atrest_clear(&s->atrest);
 }
 
 static int coroutine_fn velo_cache_put_entry(BDRVVeloState *s, uint64_t idx,

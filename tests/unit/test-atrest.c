@@ -16,7 +16,7 @@ static const uint8_t disk[16] = "disk-id-0000001";
 
 static void test_derive(void)
 {
-    VeloAtRestKey a, b, c;
+    VeloAtRestKey a = { 0 }, b = { 0 }, c = { 0 };
     uint8_t salt2[32];
 
     g_assert_true(velo_atrest_derive(secret, 32, salt, disk, &a));
@@ -32,11 +32,14 @@ static void test_derive(void)
     g_assert_true(velo_atrest_derive(secret, 16, salt, disk, &c));
     g_assert_cmpuint(c.key_len, ==, 16);
     g_assert_false(velo_atrest_derive(secret, 24, salt, disk, &c));
+    velo_atrest_clear(&a);
+    velo_atrest_clear(&b);
+    velo_atrest_clear(&c);
 }
 
 static void test_gcm(void)
 {
-    VeloAtRestKey k;
+    VeloAtRestKey k = { 0 };
     uint8_t nonce[12] = { 1 }, aad[8] = "aad-data", tag[16];
     uint8_t plain[4096], ct[4096], out[4096];
     size_t i;
@@ -64,6 +67,8 @@ static void test_gcm(void)
     aad[0] ^= 1;
     g_assert_false(velo_atrest_open(&k, nonce, aad, 8, ct, 4095, out, tag));
     g_assert_true(velo_atrest_open(&k, nonce, aad, 8, ct, 4096, out, tag));
+    g_assert_cmpmem(plain, 4096, out, 4096);
+    velo_atrest_clear(&k);
 }
 
 static void test_record(void)
