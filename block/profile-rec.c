@@ -265,6 +265,14 @@ static int velo_profile_save_files(void *opaque)
     if (job->ret == 0 && job->tmpl_path) {
         g_autoptr(VeloProfile) t = velo_profile_copy(job->rec,
                                                      VELO_PROFILE_F_TEMPLATE);
+        g_autofree char *dir = g_path_get_dirname(job->tmpl_path);
+
+        if (g_mkdir_with_parents(dir, 0755) < 0) {
+            job->ret = -errno;
+            job->err = g_strdup_printf("cannot create profile directory "
+                                       "'%s': %s", dir, g_strerror(errno));
+            return job->ret;
+        }
         job->ret = velo_profile_save(job->tmpl_path, t, &job->err);
     }
     return job->ret;
