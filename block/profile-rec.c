@@ -169,10 +169,11 @@ static VeloProfile *load_for_disk(BDRVVeloState *s, const char *path,
     }
     if (pr->disk_size != s->disk_size || pr->extent_size != s->extent_size ||
         (check_id && memcmp(pr->disk_id, s->disk_id, sizeof(s->disk_id)))) {
-        warn_report("velo: ignoring boot profile '%s': it was recorded on "
-                    "another disk (%" PRIu64 " bytes, %u-byte extents)",
-                    path, pr->disk_size, pr->extent_size);
-        trace_velo_profile_rejected(s, path, "another disk");
+        /*
+         * Left over from a deleted cache file that was reused for another
+         * disk: expected, so only traced; recording replaces it.
+         */
+        trace_velo_profile_rejected(s, path, "recorded on another disk");
         velo_profile_free(pr);
         *reusable = true;
         return NULL;
