@@ -22,9 +22,6 @@ static VeloProfileInfo *profile_info(const char *path, const char *node_name)
     VeloProfileInfo *info = g_new0(VeloProfileInfo, 1);
     g_autofree char *err = NULL;
     g_autoptr(VeloProfile) p = NULL;
-    uint64_t bytes;
-    uint32_t i;
-
     info->path = g_strdup(path);
     info->has_node_name = !!node_name;
     info->node_name = g_strdup(node_name);
@@ -41,11 +38,6 @@ static VeloProfileInfo *profile_info(const char *path, const char *node_name)
         info->has_q_template = true;
         info->q_template = g_strdup(p->template_name);
     }
-    for (bytes = 0, i = 0; i < p->n_runs; i++) {
-        uint64_t start = p->runs[i].first * p->extent_size;
-        uint64_t end = (p->runs[i].first + p->runs[i].count) * p->extent_size;
-        bytes += MIN(end, p->disk_size) - start;
-    }
     info->has_disk_size = info->has_extent_size = info->has_extents = true;
     info->has_runs = info->has_bytes = true;
     info->has_recorded = info->has_duration_ms = true;
@@ -53,7 +45,7 @@ static VeloProfileInfo *profile_info(const char *path, const char *node_name)
     info->extent_size = p->extent_size;
     info->extents = p->n_extents;
     info->runs = p->n_runs;
-    info->bytes = bytes;
+    info->bytes = velo_profile_bytes(p);
     info->recorded = p->recorded;
     info->duration_ms = p->duration_ms;
     return info;

@@ -72,6 +72,19 @@ uint64_t velo_profile_disk_extents(const VeloProfile *p)
            (p->disk_size + p->extent_size - 1) / p->extent_size : 0;
 }
 
+uint64_t velo_profile_bytes(const VeloProfile *p)
+{
+    uint64_t bytes = 0;
+    uint32_t i;
+
+    for (i = 0; i < p->n_runs; i++) {
+        uint64_t start = p->runs[i].first * p->extent_size;
+        uint64_t end = (p->runs[i].first + p->runs[i].count) * p->extent_size;
+        bytes += MIN(end, p->disk_size) - start;
+    }
+    return bytes;
+}
+
 bool velo_profile_append(VeloProfile *p, uint64_t idx, uint32_t time_ms)
 {
     VeloProfileRun *last = p->n_runs ? &p->runs[p->n_runs - 1] : NULL;

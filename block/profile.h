@@ -69,6 +69,9 @@ VeloProfile *velo_profile_copy(const VeloProfile *p, uint32_t flags);
 /* Number of extents of the disk @p was recorded on. */
 uint64_t velo_profile_disk_extents(const VeloProfile *p);
 
+/* Bytes of disk that @p's runs cover (the last extent may be partial). */
+uint64_t velo_profile_bytes(const VeloProfile *p);
+
 /*
  * Append extent @idx, first read @time_ms after open: it extends the last
  * run when it follows it.  Returns false (and changes nothing) when @idx is

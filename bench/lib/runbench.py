@@ -135,6 +135,17 @@ class Link:
         return int(m.group(1)) + int(m.group(2))
 
 
+def wired(link, fn):
+    """fn() with the bytes that crossed @link meanwhile added as 'wire'."""
+    def run():
+        b0 = link.bytes()
+        r = fn()
+        time.sleep(0.2)
+        r['wire'] = link.bytes() - b0
+        return r
+    return run
+
+
 def velo_json(sock, cache, **extra):
     o = {'driver': 'velo', 'server': {'type': 'unix', 'path': sock}, 'export': EXPORT,
          'cache': {'file': cache}}
@@ -377,15 +388,6 @@ class Bench:
         lv = Link(self.procs, self.work, f'link-velo-{rate}', self.velo_sock, a.delay_ms, rate)
         ln = Link(self.procs, self.work, f'link-nbd-{rate}', self.nbd_sock, a.delay_ms, rate)
 
-        def wired(link, fn):
-            def run():
-                b0 = link.bytes()
-                r = fn()
-                time.sleep(0.2)
-                r['wire'] = link.bytes() - b0
-                return r
-            return run
-
         # Traces -----------------------------------------------------------
         for t in self.traces:
             T = R.setdefault(t['name'], {})
@@ -531,15 +533,6 @@ class Bench:
     def run_profile(self, rate):
         lv = Link(self.procs, self.work, f'link-profile-{rate}', self.velo_sock,
                   self.a.delay_ms, rate)
-
-        def wired(link, fn):
-            def run():
-                b0 = link.bytes()
-                r = fn()
-                time.sleep(0.2)
-                r['wire'] = link.bytes() - b0
-                return r
-            return run
         profilebench.run_profile_boot(self, rate, lv, wired, EXPORT, log)
         self.procs.stop(lv.proc)
 

@@ -41,6 +41,7 @@ static void test_roundtrip(void)
     g_assert_cmpuint(p->n_extents, ==, 5);
     g_assert_cmpuint(p->runs[0].count, ==, 3);
     g_assert_cmpuint(p->duration_ms, ==, 900);
+    g_assert_cmpuint(velo_profile_bytes(p), ==, 5 * 65536);
     buf = velo_profile_encode(p, &len);
     g_assert_cmpuint(len, ==, VELO_PROFILE_HDR_SIZE + 3 * 16 + 4);
     q = velo_profile_decode(buf, len, &why);
@@ -69,6 +70,7 @@ static void test_append_limits(void)
     g_assert_false(velo_profile_append(p, 1025, 0));
     g_assert_false(velo_profile_append(p, UINT64_MAX, 0));
     g_assert_cmpuint(p->n_extents, ==, 1);
+    g_assert_cmpuint(velo_profile_bytes(p), ==, 1);     /* the partial tail */
     c = velo_profile_copy(p, VELO_PROFILE_F_TEMPLATE);
     g_assert_cmpuint(c->n_runs, ==, 1);
     g_assert_cmpuint(c->flags, ==, VELO_PROFILE_F_TEMPLATE);

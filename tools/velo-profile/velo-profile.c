@@ -33,19 +33,6 @@ static const char usage[] =
     "Exit status: 0 on success, 1 if a file could not be read or deleted,\n"
     "2 on a usage error.  See velo-profile(1) and docs/profile.md.\n";
 
-static uint64_t profile_bytes(const VeloProfile *p)
-{
-    uint64_t bytes = 0;
-    uint32_t i;
-
-    for (i = 0; i < p->n_runs; i++) {
-        uint64_t start = p->runs[i].first * p->extent_size;
-        uint64_t end = (p->runs[i].first + p->runs[i].count) * p->extent_size;
-        bytes += MIN(end, p->disk_size) - start;
-    }
-    return bytes;
-}
-
 static void format_time(uint64_t t, char *buf, size_t len)
 {
     time_t tt = (time_t)t;
@@ -72,7 +59,7 @@ static int list_one(const char *path)
            "%.1f s\t%s\n", path,
            (p->flags & VELO_PROFILE_F_TEMPLATE) ? "template" : "disk",
            p->template_name[0] ? p->template_name : "-", p->n_extents,
-           p->n_runs, profile_bytes(p) / 1048576.0, p->duration_ms / 1000.0,
+           p->n_runs, velo_profile_bytes(p) / 1048576.0, p->duration_ms / 1000.0,
            when);
     return 0;
 }
@@ -144,7 +131,7 @@ static int cmd_show(const char *path)
     }
     printf("\nextents: %" G_GUINT64_FORMAT "\n", p->n_extents);
     printf("runs: %u\n", p->n_runs);
-    printf("bytes: %" G_GUINT64_FORMAT "\n", profile_bytes(p));
+    printf("bytes: %" G_GUINT64_FORMAT "\n", velo_profile_bytes(p));
     printf("duration-ms: %u\n", p->duration_ms);
     printf("recorded: %s\n", when);
     printf("# run first-extent count time-ms\n");
