@@ -434,11 +434,14 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
     started = s->fetches_started;
     velo_start_fetches(s, first, last - first + 1, VELO_FETCH_DEMAND);
     velo_profile_read(s, first, last, s->fetches_started != started);
-    if (s->readahead_max && s->fetches_started != started) {
+    if (s->readahead_max && s->fetches_started != started &&
+        !velo_profile_replaying(s)) {
         /*
          * A miss: what lies just after it is likely next (files, inode
          * tables and directories cluster), so prefetch the following data
-         * extents in the background, within the readahead budget.
+         * extents in the background, within the readahead budget.  Not
+         * while a boot profile is replayed: it knows what comes next, and
+         * guesses would only take link time from it.
          */
         velo_start_fetches(s, last + 1,
                            MAX(1, MIN(VELO_NEIGHBOUR, s->readahead_max) /

@@ -76,6 +76,9 @@ void velo_profile_stats(BDRVVeloState *s, BlockStatsSpecificVelo *v);
 void coroutine_fn velo_profile_read(BDRVVeloState *s, uint64_t first,
                                     uint64_t last, bool missed);
 
+/* Whether a boot profile is being replayed (fetch.c skips guesses). */
+bool velo_profile_replaying(BDRVVeloState *s);
+
 /* Replay may run again (a fetch completed, a drain ended).  Never blocks. */
 void velo_profile_kick(BDRVVeloState *s);
 

@@ -375,6 +375,11 @@ static void velo_profile_bh(void *opaque)
     velo_profile_pump(opaque);
 }
 
+bool velo_profile_replaying(BDRVVeloState *s)
+{
+    return s->prof && s->prof->replaying;
+}
+
 void velo_profile_kick(BDRVVeloState *s)
 {
     VeloProfileState *p = s->prof;

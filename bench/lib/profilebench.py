@@ -48,8 +48,10 @@ def run_profile_boot(bench, rate, link, wired, export, log):
     if not os.path.exists(tp):
         raise RuntimeError(f'the record boot wrote no template profile ({tp})')
     P['profile-bytes'] = os.path.getsize(tp)
+    extra = dict(kv.split('=', 1) for kv in a.profile_opts.split(',') if kv)
+    P['b-opts'] = extra
     for i in range(a.profile_runs):
-        P['b'].append(boot('b-profile', **tmpl))
+        P['b'].append(boot('b-profile', **tmpl, **extra))
         if i + 1 < a.profile_runs:
             P['a'].append(boot('a-readahead', profile='off'))
 
@@ -95,6 +97,8 @@ def profile_report(res):
         if ta and tb:
             ma, mb = statistics.median(ta), statistics.median(tb)
             wa, wb = statistics.median(_col(P['a'], 'wire')), statistics.median(_col(P['b'], 'wire'))
+            if P.get('b-opts'):
+                w(f"\n(b) options: {P['b-opts']}")
             w(f"\nMedian (a) {ma:.1f} s, (b) {mb:.1f} s: **(b) / (a) = {mb / ma:.2f}** "
               f"(target <= 0.70). Wire: (a) {wa / (1 << 20):.1f} MiB, (b) {wb / (1 << 20):.1f} MiB. "
               f"Profile file {P.get('profile-bytes', 0)} bytes, "

@@ -812,6 +812,8 @@ def main(argv):
                          '(use with --rate 20m)')
     ap.add_argument('--profile-runs', type=int, default=2,
                     help='boots of each kind with --profile-boot (default 2)')
+    ap.add_argument('--profile-opts', default='',
+                    help='extra velo options of the (b) boots, e.g. profile-inflight=512K')
     ap.add_argument('--work', help='work directory (default: a new /tmp/velo-bench.XXXXXX)')
     ap.add_argument('--keep', action='store_true', help='keep the work directory')
     ap.add_argument('--no-snapshot', action='store_true',
