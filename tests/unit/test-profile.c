@@ -116,6 +116,34 @@ static void reseal_runs(uint8_t *buf, size_t len)
                                              len - 4 - VELO_PROFILE_HDR_SIZE));
 }
 
+/* A field set to a bad value in a sample profile, CRCs recomputed. */
+typedef struct SealedCase {
+    size_t offset;
+    unsigned width;             /* bytes; 0: write "../etc" */
+    uint64_t value;
+    const char *why;
+} SealedCase;
+
+#define RUN0    VELO_PROFILE_HDR_SIZE       /* first run entry */
+#define RUN2    (VELO_PROFILE_HDR_SIZE + 32)
+
+static const SealedCase sealed[] = {
+    { 20, 4, 65537, "bad extent size" },
+    { 24, 8, 0, "bad disk size" },
+    { 32, 4, UINT32_MAX, "too many runs" },
+    { 32, 4, VELO_PROFILE_MAX_RUNS, "truncated" },
+    { 40, 8, UINT64_MAX, "more extents than the disk" },
+    { 40, 8, 6, "do not add up" },
+    { 16, 4, 0x80, "unknown flags" },
+    { 72, 0, 0, "bad template name" },
+    { 72 + 10, 1, 'x', "padding" },             /* garbage after the NUL */
+    { 140, 1, 1, "reserved" },
+    { RUN2, 8, 1024, "outside the disk" },      /* the disk has 1024 */
+    { RUN0, 8, UINT64_MAX - 1, "outside the disk" },
+    { RUN0 + 8, 4, UINT32_MAX, "outside the disk" },
+    { RUN0 + 8, 4, 0, "outside the disk" },     /* an empty run */
+};
+
 static void test_hostile(void)
 {
     g_autoptr(VeloProfile) p = sample();
@@ -160,77 +188,25 @@ static void test_hostile(void)
     buf[VELO_PROFILE_HDR_SIZE + 3] ^= 1;
     expect_bad(buf, len, "run list checksum");
 
-    /* Sealed but inconsistent headers. */
-    memcpy(buf, good, len);
-    velo_put32(buf + 20, 65537);
-    reseal_header(buf);
-    expect_bad(buf, len, "bad extent size");
+    /* Sealed (CRCs recomputed) but inconsistent fields. */
+    for (i = 0; i < G_N_ELEMENTS(sealed); i++) {
+        const SealedCase *c = &sealed[i];
+        uint8_t *f = buf + c->offset;
 
-    memcpy(buf, good, len);
-    velo_put64(buf + 24, 0);
-    reseal_header(buf);
-    expect_bad(buf, len, "bad disk size");
-
-    memcpy(buf, good, len);
-    velo_put32(buf + 32, UINT32_MAX);       /* a huge run count */
-    reseal_header(buf);
-    expect_bad(buf, len, "too many runs");
-
-    memcpy(buf, good, len);
-    velo_put32(buf + 32, VELO_PROFILE_MAX_RUNS);
-    reseal_header(buf);
-    expect_bad(buf, len, "truncated");
-
-    memcpy(buf, good, len);
-    velo_put64(buf + 40, UINT64_MAX);
-    reseal_header(buf);
-    expect_bad(buf, len, "more extents than the disk");
-
-    memcpy(buf, good, len);
-    velo_put64(buf + 40, 6);
-    reseal_header(buf);
-    expect_bad(buf, len, "do not add up");
-
-    memcpy(buf, good, len);
-    velo_put32(buf + 16, 0x80);
-    reseal_header(buf);
-    expect_bad(buf, len, "unknown flags");
-
-    memcpy(buf, good, len);
-    memcpy(buf + 72, "../etc", 6);
-    reseal_header(buf);
-    expect_bad(buf, len, "bad template name");
-
-    memcpy(buf, good, len);
-    buf[72 + 10] = 'x';                     /* garbage after the NUL */
-    reseal_header(buf);
-    expect_bad(buf, len, "padding");
-
-    memcpy(buf, good, len);
-    buf[140] = 1;
-    reseal_header(buf);
-    expect_bad(buf, len, "reserved");
-
-    /* Sealed runs that leave the disk or are empty. */
-    memcpy(buf, good, len);
-    velo_put64(buf + VELO_PROFILE_HDR_SIZE + 32, 1024);
-    reseal_runs(buf, len);
-    expect_bad(buf, len, "outside the disk");
-
-    memcpy(buf, good, len);
-    velo_put64(buf + VELO_PROFILE_HDR_SIZE, UINT64_MAX - 1);
-    reseal_runs(buf, len);
-    expect_bad(buf, len, "outside the disk");
-
-    memcpy(buf, good, len);
-    velo_put32(buf + VELO_PROFILE_HDR_SIZE + 8, UINT32_MAX);
-    reseal_runs(buf, len);
-    expect_bad(buf, len, "outside the disk");
-
-    memcpy(buf, good, len);
-    velo_put32(buf + VELO_PROFILE_HDR_SIZE + 8, 0);
-    reseal_runs(buf, len);
-    expect_bad(buf, len, "outside the disk");
+        memcpy(buf, good, len);
+        switch (c->width) {
+        case 1: *f = c->value; break;
+        case 4: velo_put32(f, c->value); break;
+        case 8: velo_put64(f, c->value); break;
+        default: memcpy(f, "../etc", 6); break;     /* 0: a path as name */
+        }
+        if (c->offset < VELO_PROFILE_HDR_SIZE) {
+            reseal_header(buf);
+        } else {
+            reseal_runs(buf, len);
+        }
+        expect_bad(buf, len, c->why);
+    }
 }
 
 static void test_names(void)
