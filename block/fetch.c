@@ -184,16 +184,17 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
     VeloBusy *b = fc->b;
     uint64_t off = b->first << s->map->extent_shift;
     uint64_t end = MIN(off + b->n * s->extent_size, s->disk_size);
+    bool profile = b->profile;
+    uint64_t first = b->first, n = b->n;
     Error *err = NULL;
     uint64_t i;
+    int ret;
 
     g_free(fc);
     b->ret = velo_co_fetch_range(s, off, end - off, b->buf, &err);
     if (b->readahead) {
         s->ra_inflight -= b->n * s->extent_size;
-    } else if (b->profile) {
-        velo_profile_fetch_done(s, b->first, b->n, end - off, b->ret);
-    } else if (--s->demand_fetches == 0) {
+    } else if (!b->profile && --s->demand_fetches == 0) {
         velo_profile_kick(s);
     }
     if (b->ret < 0) {
@@ -203,7 +204,11 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
             trace_velo_readahead_failed(s, off, error_get_pretty(err));
             error_free(err);
         }
+        ret = b->ret;
         busy_finish(s, b);
+        if (profile) {
+            velo_profile_fetch_done(s, first, n, end - off, ret);
+        }
         bdrv_dec_in_flight(s->bs);
         return;
     }
@@ -231,6 +236,10 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
         }
     }
     busy_finish(s, b);
+    if (profile) {
+        /* After the stores: a finished replay means cached extents. */
+        velo_profile_fetch_done(s, first, n, end - off, 0);
+    }
     bdrv_dec_in_flight(s->bs);
 }
 

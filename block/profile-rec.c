@@ -32,8 +32,9 @@
  *   ahead: the cursor jumps there (catch-up); what it skipped comes in
  *   pass 1 if still missing.
  * - It is driven by a bottom half in the node's AioContext, kicked when a
- *   replay fetch or the last demand fetch completes, and at drain end.  It
- *   issues nothing while the node is drained, closing or disconnected.
+ *   replay fetch or the last demand fetch completes, at drain end, and by
+ *   a guest read while it has nothing in flight.  It issues nothing while
+ *   the node is drained, closing or disconnected.
  *
  * Sequential readahead and the neighbour prefetch run as before.
  *
@@ -457,6 +458,10 @@ void coroutine_fn velo_profile_read(BDRVVeloState *s, uint64_t first,
         }
         if (missed && p->replaying) {
             velo_profile_catch_up(s, first);
+        }
+        if (p->replaying && !p->inflight) {
+            /* Idle: it may have stopped for a lost connection, now back. */
+            velo_profile_kick(s);
         }
     }
     if (p->recording) {
