@@ -79,7 +79,10 @@ void coroutine_fn velo_profile_read(BDRVVeloState *s, uint64_t first,
 /* Whether a boot profile is being replayed (fetch.c skips guesses). */
 bool velo_profile_replaying(BDRVVeloState *s);
 
-/* Replay may run again (a fetch completed, a drain ended).  Never blocks. */
+/*
+ * Replay may run again (a fetch completed, a drain ended, a guest read
+ * while replay is idle).  A no-op while disconnected.  Never blocks.
+ */
 void velo_profile_kick(BDRVVeloState *s);
 
 /* A replay fetch of @n extents from @first was started / completed. */

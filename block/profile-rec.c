@@ -385,7 +385,7 @@ void velo_profile_kick(BDRVVeloState *s)
 {
     VeloProfileState *p = s->prof;
 
-    if (p && p->bh && p->replaying) {
+    if (p && p->bh && p->replaying && s->connected) {
         qemu_bh_schedule(p->bh);
     }
 }
