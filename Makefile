@@ -76,6 +76,7 @@ qemu: $(QBUILD)/build.ninja
 
 tools:
 	@$(MAKE) -s -C tests/unit
+	@$(MAKE) -s -C tools/velo-profile
 
 unit:
 	@$(MAKE) -s -C tests/unit run

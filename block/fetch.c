@@ -29,6 +29,7 @@
 #include "qemu/memalign.h"
 #include "qemu/error-report.h"
 #include "velo-int.h"
+#include "profile-int.h"
 #include "trace.h"
 #include <zstd.h>
 
@@ -250,22 +251,31 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
     VeloBusy *b = fc->b;
     uint64_t off = b->first << s->map->extent_shift;
     uint64_t end = MIN(off + b->n * s->extent_size, s->disk_size);
+    bool profile = b->profile;
+    uint64_t first = b->first, n = b->n;
     Error *err = NULL;
     uint64_t i;
+    int ret;
 
     g_free(fc);
     b->ret = velo_co_fetch_range(s, off, end - off, b->buf, &err);
     if (b->readahead) {
         s->ra_inflight -= b->n * s->extent_size;
+    } else if (!b->profile && --s->demand_fetches == 0) {
+        velo_profile_kick(s);
     }
     if (b->ret < 0) {
-        if (!b->readahead) {
+        if (!b->readahead && !b->profile) {
             error_report_err(err);
         } else {
             trace_velo_readahead_failed(s, off, error_get_pretty(err));
             error_free(err);
         }
+        ret = b->ret;
         busy_finish(s, b);
+        if (profile) {
+            velo_profile_fetch_done(s, first, n, end - off, ret);
+        }
         bdrv_dec_in_flight(s->bs);
         return;
     }
@@ -293,6 +303,10 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
         }
     }
     busy_finish(s, b);
+    if (profile) {
+        /* After the stores: a finished replay means cached extents. */
+        velo_profile_fetch_done(s, first, n, end - off, 0);
+    }
     bdrv_dec_in_flight(s->bs);
 }
 
@@ -305,17 +319,20 @@ static bool needs_fetch(BDRVVeloState *s, uint64_t idx)
            !(s->ram && g_hash_table_contains(s->ram, &idx));
 }
 
-/* Start fetches for the missing extents among [first, first + n). */
 /*
+ * Start fetches for the missing extents among [first, first + n).
  * Readahead must not delay demand fetches: its replies share the link, so
  * it gets smaller READs and a bounded number of bytes in flight (about a
- * bandwidth-delay product of a fast WAN).  Returns the extent index up to
- * which [first, first + n) has been dealt with.
+ * bandwidth-delay product of a fast WAN).  Profile replay gets the same
+ * small READs; profile-rec.c bounds its bytes in flight.  Returns the
+ * extent index up to which [first, first + n) has been dealt with.
  */
-static uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first,
-                                   uint64_t n, bool readahead)
+uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
+                            VeloFetchKind kind)
 {
-    uint64_t batch = MAX(1, MIN(readahead ? VELO_RA_BATCH : VELO_FETCH_BATCH,
+    bool readahead = kind == VELO_FETCH_READAHEAD;
+    uint64_t batch = MAX(1, MIN(kind != VELO_FETCH_DEMAND ? VELO_RA_BATCH :
+                                VELO_FETCH_BATCH,
                                 s->max_payload - VELO_READ_OVERHEAD) /
                             s->extent_size);
     uint64_t idx = first, end = MIN(first + n, s->map->n_extents);
@@ -338,11 +355,16 @@ static uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first,
         fc->s = s;
         fc->b = busy_new(s, idx, run, true);
         fc->b->readahead = readahead;
+        fc->b->profile = kind == VELO_FETCH_PROFILE;
         if (readahead) {
             s->stats.readahead_fetches++;
             s->ra_inflight += run * s->extent_size;
+        } else if (kind == VELO_FETCH_PROFILE) {
+            velo_profile_fetch_started(s, idx, run);
+        } else {
+            s->demand_fetches++;
         }
-        trace_velo_fetch_start(s, idx, run, readahead);
+        trace_velo_fetch_start(s, idx, run, kind);
         s->fetches_started++;
         bdrv_inc_in_flight(s->bs);
         aio_co_enter(s->ctx, qemu_coroutine_create(velo_fetch_entry, fc));
@@ -384,7 +406,8 @@ static void velo_readahead(BDRVVeloState *s, uint64_t offset, uint64_t bytes)
     }
     done = velo_start_fetches(s, start >> s->map->extent_shift,
                               ((end - 1) >> s->map->extent_shift) -
-                              (start >> s->map->extent_shift) + 1, true);
+                              (start >> s->map->extent_shift) + 1,
+                              VELO_FETCH_READAHEAD);
     s->ra_end = MIN(end, done << s->map->extent_shift);
 }
 
@@ -469,7 +492,7 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
             }
             continue;       /* raced with a write, or failed its check */
         }
-        velo_start_fetches(s, idx, 1, false);
+        velo_start_fetches(s, idx, 1, VELO_FETCH_DEMAND);
     }
 }
 
@@ -485,16 +508,20 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
     uint64_t idx, started;
 
     started = s->fetches_started;
-    velo_start_fetches(s, first, last - first + 1, false);
-    if (s->readahead_max && s->fetches_started != started) {
+    velo_start_fetches(s, first, last - first + 1, VELO_FETCH_DEMAND);
+    velo_profile_read(s, first, last, s->fetches_started != started);
+    if (s->readahead_max && s->fetches_started != started &&
+        !velo_profile_replaying(s)) {
         /*
          * A miss: what lies just after it is likely next (files, inode
          * tables and directories cluster), so prefetch the following data
-         * extents in the background, within the readahead budget.
+         * extents in the background, within the readahead budget.  Not
+         * while a boot profile is replayed: it knows what comes next, and
+         * guesses would only take link time from it.
          */
         velo_start_fetches(s, last + 1,
                            MAX(1, MIN(VELO_NEIGHBOUR, s->readahead_max) /
-                                  s->extent_size), true);
+                                  s->extent_size), VELO_FETCH_READAHEAD);
     }
     velo_readahead(s, offset, bytes);
 

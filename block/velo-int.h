@@ -34,6 +34,14 @@
 #define VELO_NEIGHBOUR          (512u << 10)    /* prefetched after a miss */
 
 typedef struct VeloConnectAttempt VeloConnectAttempt;
+typedef struct VeloProfileState VeloProfileState;   /* profile-int.h */
+
+/* Why an extent is fetched (fetch.c). */
+typedef enum VeloFetchKind {
+    VELO_FETCH_DEMAND,          /* a guest read waits for it */
+    VELO_FETCH_READAHEAD,       /* readahead or neighbour prefetch */
+    VELO_FETCH_PROFILE,         /* boot profile replay (profile-rec.c) */
+} VeloFetchKind;
 
 /* A request awaiting its reply (conn.c). */
 typedef struct VeloReq {
@@ -57,6 +65,7 @@ typedef struct VeloBusy {
     uint64_t first;             /* first extent index */
     uint64_t n;                 /* number of extents */
     bool readahead;
+    bool profile;               /* fetched by profile replay */
     bool done;
     int ret;
     uint8_t *buf;               /* n * extent_size bytes when fetching */
@@ -151,6 +160,10 @@ typedef struct BDRVVeloState {
     uint64_t seq_bytes;         /* bytes read in the current sequential run */
     uint64_t ra_inflight;       /* readahead bytes being fetched */
     uint64_t fetches_started;
+    uint32_t demand_fetches;    /* demand fetches in flight */
+
+    /* Boot profiles (profile-rec.c). */
+    VeloProfileState *prof;
 
     /* Cache file (cache.c). */
     BlockBackend *cache_blk;
@@ -260,6 +273,15 @@ int coroutine_fn velo_cache_rec_read(BDRVVeloState *s, uint64_t idx,
 /* --- fetch.c ------------------------------------------------------------ */
 
 void velo_fetch_init(BDRVVeloState *s);
+
+/*
+ * Start background fetches (@kind READAHEAD or PROFILE) or demand fetches of
+ * the missing extents among [@first, @first + @n).  Returns the extent
+ * index up to which the range was dealt with (READAHEAD stops at its
+ * budget).  Never yields.
+ */
+uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
+                            VeloFetchKind kind);
 void velo_fetch_cleanup(BDRVVeloState *s);
 
 /* Load the allocation map from the server (all UNKNOWN extents). */

@@ -34,6 +34,7 @@
 #include "crypto/secret_common.h"
 #include "velo-int.h"
 #include "tls.h"
+#include "profile-int.h"
 #include "trace.h"
 
 #define VELO_DEFAULT_PORT       10810
@@ -352,6 +353,7 @@ static void velo_run_co(BlockDriverState *bs, CoroutineEntry *entry,
 
 static void velo_free_state(BDRVVeloState *s)
 {
+    velo_profile_close(s);
     velo_conn_stop(s);
     velo_fetch_cleanup(s);
     velo_cache_close(s);
@@ -385,6 +387,9 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
     s->bs = bs;
     s->ctx = bdrv_get_aio_context(bs);
     ret = velo_parse_opts(s, options, errp);
+    if (ret == 0) {
+        ret = velo_profile_parse_opts(s, options, errp);
+    }
     if (ret < 0) {
         goto fail;
     }
@@ -430,6 +435,7 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
             goto fail;
         }
     }
+    velo_profile_start(s);
     bs->supported_write_flags = BDRV_REQ_FUA;
     bs->supported_zero_flags = BDRV_REQ_FUA;
     trace_velo_open(s, s->export_name, s->disk_size, s->extent_size,
@@ -515,6 +521,7 @@ static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
     v->ram_bytes = s->ram_count * s->extent_size;
     v->reconnects = s->stats.reconnects;
     v->connected = s->connected;
+    velo_profile_stats(s, v);
     return st;
 }
 
@@ -523,6 +530,7 @@ static void velo_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
     BDRVVeloState *s = bs->opaque;
 
     velo_conn_attach(s, ctx);
+    velo_profile_attach(s, ctx);
 }
 
 static void coroutine_fn velo_co_drain_begin(BlockDriverState *bs)
@@ -533,10 +541,12 @@ static void coroutine_fn velo_co_drain_begin(BlockDriverState *bs)
 static void coroutine_fn velo_co_drain_end(BlockDriverState *bs)
 {
     velo_conn_drain_end(bs->opaque);
+    velo_profile_kick(bs->opaque);
 }
 
 static void velo_detach_aio_context(BlockDriverState *bs)
 {
+    velo_profile_detach(bs->opaque);
     velo_conn_detach(bs->opaque);
 }
 

@@ -33,6 +33,14 @@ run_unit() {
         "$t" --tap > "$top/build/unit/$(basename "$t").log" 2>&1
         result "unit/$(basename "$t")" $?
     done
+    # Tools built on the pure code (velo-profile), with their own tests.
+    for t in "$top"/tools/*/test-*.sh; do
+        [ -x "$t" ] || continue
+        d=$(dirname "$t")
+        make -s -C "$d" all || { result "tools/$(basename "$d")-build" 1; continue; }
+        "$t" > "$top/build/unit/$(basename "$t" .sh).log" 2>&1
+        result "tools/$(basename "$t" .sh)" $?
+    done
 }
 
 run_wan() {

@@ -38,6 +38,7 @@ TOP = os.path.dirname(BENCH)
 BIN = os.path.join(TOP, 'build', 'bin')
 sys.path.insert(0, HERE)
 import tracelib  # noqa: E402
+import profilebench  # noqa: E402
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -133,6 +134,17 @@ class Link:
         if not m:
             raise RuntimeError(f'velo-link stats: {out!r}')
         return int(m.group(1)) + int(m.group(2))
+
+
+def wired(link, fn):
+    """fn() with the bytes that crossed @link meanwhile added as 'wire'."""
+    def run():
+        b0 = link.bytes()
+        r = fn()
+        time.sleep(0.2)
+        r['wire'] = link.bytes() - b0
+        return r
+    return run
 
 
 def velo_json(sock, cache, **extra):
@@ -405,15 +417,6 @@ class Bench:
         lv = Link(self.procs, self.work, f'link-velo-{rate}', self.velo_sock, a.delay_ms, rate)
         ln = Link(self.procs, self.work, f'link-nbd-{rate}', self.nbd_sock, a.delay_ms, rate)
 
-        def wired(link, fn):
-            def run():
-                b0 = link.bytes()
-                r = fn()
-                time.sleep(0.2)
-                r['wire'] = link.bytes() - b0
-                return r
-            return run
-
         # Traces -----------------------------------------------------------
         for t in self.traces:
             T = R.setdefault(t['name'], {})
@@ -583,9 +586,19 @@ class Bench:
                 os.unlink(c)
         self.measure('meta-local', lambda: self.replay('/dev/null', self.raw, '-r', '-f', 'raw'), X)
 
+    def run_profile(self, rate):
+        lv = Link(self.procs, self.work, f'link-profile-{rate}', self.velo_sock,
+                  self.a.delay_ms, rate)
+        profilebench.run_profile_boot(self, rate, lv, wired, EXPORT, log)
+        self.procs.stop(lv.proc)
+
     def run(self):
         try:
             self.setup()
+            if self.a.profile_boot:
+                for rate in self.a.rates:
+                    self.run_profile(rate)
+                return self.results
             for rate in ([] if self.a.extras_only else self.a.rates):
                 self.run_rate(rate)
             if not self.a.quick:
@@ -890,6 +903,13 @@ def main(argv):
     ap.add_argument('--no-copy', action='store_true', help='skip copy-first')
     ap.add_argument('--no-cor', action='store_true', help='skip stock copy-on-read')
     ap.add_argument('--boot-timeout', type=int, default=600)
+    ap.add_argument('--profile-boot', action='store_true',
+                    help='only cold boots: readahead only vs replaying a recorded boot profile '
+                         '(use with --rate 20m)')
+    ap.add_argument('--profile-runs', type=int, default=2,
+                    help='boots of each kind with --profile-boot (default 2)')
+    ap.add_argument('--profile-opts', default='',
+                    help='extra velo options of the (b) boots, e.g. profile-inflight=512K')
     ap.add_argument('--work', help='work directory (default: a new /tmp/velo-bench.XXXXXX)')
     ap.add_argument('--keep', action='store_true', help='keep the work directory')
     ap.add_argument('--no-snapshot', action='store_true',
@@ -907,7 +927,8 @@ def main(argv):
                 p = os.path.join(BENCH, 'traces', name + '.trace')
                 if os.path.exists(p):
                     st['demand-round-trips'] = tracelib.demand_round_trips(tracelib.read_trace(p)[0])
-        sys.stdout.write(report(res) + (f"Run took {res['duration-s'] / 60:.1f} min.\n"
+        rep = profilebench.profile_report if res['args'].get('profile_boot') else report
+        sys.stdout.write(rep(res) + (f"Run took {res['duration-s'] / 60:.1f} min.\n"
                                         if 'duration-s' in res else ''))
         return 0
     if a.quick:
@@ -931,7 +952,7 @@ def main(argv):
         if not a.keep and not a.work:
             subprocess.run(['rm', '-rf', b.work])
     res['duration-s'] = round(time.monotonic() - t0)
-    md = report(res) + f"Run took {res['duration-s'] / 60:.1f} min.\n"
+    md = (profilebench.profile_report if a.profile_boot else report)(res) + f"Run took {res['duration-s'] / 60:.1f} min.\n"
     sys.stdout.write(md)
     date = datetime.date.today().isoformat()
     out = a.out or os.path.join(BENCH, 'results', f'{date}.md')
