@@ -334,12 +334,27 @@ static void coroutine_fn velo_profile_save_entry(void *opaque)
 /* --- replay ------------------------------------------------------------- */
 
 /* Issue replay fetches until the window is full or the profile is done. */
+/*
+ * The window counts bytes on the wire: compressed extents (ZSTD chunks, or
+ * REFs) cost less of the link than they hold, so scale the raw window by
+ * the compression seen so far (up to 4x).
+ */
+static uint64_t velo_profile_window(BDRVVeloState *s)
+{
+    uint64_t wire = s->stats.bytes_fetched, raw = s->stats.bytes_fetched_raw;
+
+    if (wire < (1 << 20) || raw <= wire) {
+        return s->prof->window;
+    }
+    return MIN(4 * s->prof->window, s->prof->window * raw / wire);
+}
+
 static void velo_profile_pump(BDRVVeloState *s)
 {
     VeloProfileState *p = s->prof;
 
     while (p->replaying && s->connected && !s->drained && !s->closing &&
-           !s->demand_fetches && p->inflight < p->window) {
+           !s->demand_fetches && p->inflight < velo_profile_window(s)) {
         VeloProfileRun *r;
         uint64_t idx, n, done;
 
@@ -361,7 +376,8 @@ static void velo_profile_pump(BDRVVeloState *s)
         r = &p->play->runs[p->cursor];
         idx = r->first + p->cursor_off;
         n = MIN(r->count - p->cursor_off,
-                DIV_ROUND_UP(p->window - p->inflight, s->extent_size));
+                DIV_ROUND_UP(velo_profile_window(s) - p->inflight,
+                             s->extent_size));
         done = velo_start_fetches(s, idx, n, VELO_FETCH_PROFILE);
         p->cursor_off += MAX(done, idx + 1) - idx;
         if (p->cursor_off >= r->count) {
