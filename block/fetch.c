@@ -19,7 +19,8 @@
  *     file, so a guest write can never be overwritten by a late clean copy;
  *   - DIRTY extents are never fetched nor evicted;
  *   - the RAM tier holds exact copies of CACHED/DIRTY extents (or of fetched
- *     ones whose cache write failed), at most ram_max of them.
+ *     ones whose cache write failed), at most ram_max of them, and fewer
+ *     while fetch buffers are alive: the two share ram-size (ram_shrink()).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -50,9 +51,24 @@ static void ram_drop(BDRVVeloState *s, VeloRamEnt *e)
 {
     QTAILQ_REMOVE(&s->ram_lru, e, lru);
     g_hash_table_remove(s->ram, &e->idx);
-    qemu_vfree(e->data);
+    g_free(e->data);
     g_free(e);
     s->ram_count--;
+}
+
+/*
+ * ram-size bounds the RAM tier and the fetch buffers together: in-flight
+ * fetches (their buffers and reply payloads, s->buf_bytes) push the least
+ * recently used extents out, so that RAM use stays within ram-size plus
+ * metadata however much is being fetched.
+ */
+static void ram_shrink(BDRVVeloState *s, uint64_t room)
+{
+    while (s->ram_count &&
+           (s->ram_count * s->extent_size + s->buf_bytes + room > s->ram_size ||
+            s->ram_count + (room ? 1 : 0) > s->ram_max)) {
+        ram_drop(s, QTAILQ_LAST(&s->ram_lru));
+    }
 }
 
 static void ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
@@ -65,12 +81,14 @@ static void ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
     }
     e = ram_lookup(s, idx);
     if (!e) {
-        if (s->ram_count >= s->ram_max) {
-            ram_drop(s, QTAILQ_LAST(&s->ram_lru));
+        ram_shrink(s, s->extent_size);
+        if (s->ram_count * s->extent_size + s->buf_bytes + s->extent_size >
+            s->ram_size) {
+            return;             /* fetches in flight use the whole budget */
         }
         e = g_new0(VeloRamEnt, 1);
         e->idx = idx;
-        e->data = qemu_blockalign(NULL, s->extent_size);
+        e->data = g_malloc(s->extent_size);   /* copied in and out: unaligned */
         g_hash_table_insert(s->ram, &e->idx, e);
         QTAILQ_INSERT_HEAD(&s->ram_lru, e, lru);
         s->ram_count++;
@@ -92,6 +110,10 @@ static VeloBusy *busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
     qemu_co_queue_init(&b->waiters);
     if (fetch) {
         b->buf = qemu_blockalign(NULL, n * s->extent_size);
+        b->buf_bytes = n * s->extent_size;
+        b->s = s;
+        s->buf_bytes += b->buf_bytes;
+        ram_shrink(s, 0);
     }
     for (i = 0; i < n; i++) {
         uint64_t *key = g_new(uint64_t, 1);
@@ -104,6 +126,9 @@ static VeloBusy *busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
 static void busy_unref(VeloBusy *b)
 {
     if (--b->refcnt == 0) {
+        if (b->s) {
+            b->s->buf_bytes -= b->buf_bytes;
+        }
         qemu_vfree(b->buf);
         g_free(b);
     }
@@ -128,34 +153,28 @@ static void coroutine_fn busy_finish(BDRVVeloState *s, VeloBusy *b)
 /* --- fetching ------------------------------------------------------------ */
 
 /*
- * One READ of [off, off+len) into @buf with READ @flags.  Returns 0, -errno,
- * or the (positive) number of REF chunks that could not be resolved.
+ * Decode READ_REPLY @payload (@plen bytes, the READ sent at @start) for
+ * [off, off+len) into @buf.  Returns 0, -errno, or the (positive) number of
+ * REF chunks that could not be resolved.
  */
-static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
-                                           uint64_t len, uint8_t *buf,
-                                           uint32_t flags, Error **errp)
+static int coroutine_fn velo_co_decode_read(BDRVVeloState *s, uint64_t off,
+                                            uint64_t len, uint8_t *buf,
+                                            uint32_t flags,
+                                            const uint8_t *payload,
+                                            uint32_t plen, int64_t start,
+                                            Error **errp)
 {
+    int64_t ns;
     VeloRange r = { .offset = off, .length = len, .flags = flags };
     uint64_t n = DIV_ROUND_UP(len, s->extent_size);
-    g_autofree uint8_t *payload = NULL;
     g_autofree uint8_t *kinds = s->cas ? g_malloc0(n) : NULL;
     g_autofree uint8_t *hashes = NULL;
-    uint8_t req[16];
-    uint32_t plen;
     uint64_t next = off, i;
     size_t pos = 0;
-    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), ns;
     VeloChunk c;
     const char *why;
     int ret;
 
-    velo_read_req_encode(req, &r);
-    s->stats.fetches++;
-    ret = velo_co_request(s, VELO_MSG_READ, req, sizeof(req), &payload, &plen,
-                          errp);
-    if (ret < 0) {
-        return ret;
-    }
     while ((ret = velo_chunk_next(payload, plen, &pos, &r, &next,
                                   s->features, &c, &why)) > 0) {
         uint8_t *dst = buf + (c.offset - off);
@@ -222,6 +241,37 @@ bad:
     if (kinds) {
         ret = velo_co_dedup_reply(s, buf, off, len, kinds, hashes);
     }
+    return ret;
+}
+
+/*
+ * One READ of [off, off+len) into @buf with READ @flags.  Returns 0, -errno,
+ * or the (positive) number of REF chunks that could not be resolved.
+ */
+static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
+                                           uint64_t len, uint8_t *buf,
+                                           uint32_t flags, Error **errp)
+{
+    VeloRange r = { .offset = off, .length = len, .flags = flags };
+    g_autofree uint8_t *payload = NULL;
+    uint8_t req[16];
+    uint32_t plen;
+    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    int ret;
+
+    velo_read_req_encode(req, &r);
+    s->stats.fetches++;
+    ret = velo_co_request(s, VELO_MSG_READ, req, sizeof(req), &payload, &plen,
+                          errp);
+    if (ret < 0) {
+        return ret;
+    }
+    /* Counted against ram-size until it goes (when this function returns). */
+    s->buf_bytes += plen;
+    ram_shrink(s, 0);
+    ret = velo_co_decode_read(s, off, len, buf, flags, payload, plen, start,
+                              errp);
+    s->buf_bytes -= plen;
     return ret;
 }
 

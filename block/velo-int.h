@@ -69,6 +69,8 @@ typedef struct VeloBusy {
     bool done;
     int ret;
     uint8_t *buf;               /* n * extent_size bytes when fetching */
+    uint64_t buf_bytes;         /* counted in s->buf_bytes while it lives */
+    struct BDRVVeloState *s;    /* set when buf is */
     unsigned refcnt;
     CoQueue waiters;
 } VeloBusy;
@@ -154,6 +156,7 @@ typedef struct BDRVVeloState {
     QTAILQ_HEAD(, VeloRamEnt) ram_lru;
     GHashTable *ram;            /* extent idx -> VeloRamEnt * */
     uint64_t ram_count, ram_max;
+    uint64_t buf_bytes;         /* fetch buffers and READ replies alive */
     uint64_t seq_next;          /* where a sequential stream would continue */
     uint64_t ra_window;         /* current readahead window, bytes */
     uint64_t ra_end;            /* readahead issued up to here */
