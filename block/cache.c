@@ -169,10 +169,10 @@ static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
     for (i = 0; i < s->map->n_extents; i++) {
         if (velo_extmap_get(s->map, i) == VELO_EXT_CACHED) {
             velo_extmap_set(s->map, i, VELO_EXT_UNKNOWN);
+            s->stats.corrupt_entries++;
         }
         s->crc[i] = 0;
     }
-    s->stats.corrupt_entries += s->map->n_extents;
     /* Forget them on disk too, before the new epoch makes them look fresh. */
     {
         size_t len = s->map->n_extents * VELO_CACHE_ENTRY_SIZE;

@@ -502,6 +502,7 @@ static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
     v->dedup_extents = s->stats.dedup_refs;
     v->dedup_bytes = s->stats.dedup_bytes;
     v->dedup_misses = s->stats.ref_misses;
+    v->corrupt_entries = s->stats.corrupt_entries;
     v->bytes_wire = s->stats.bytes_wire;
     v->ram_hits = s->stats.ram_hits;
     v->cache_hits = s->stats.cache_hits;
