@@ -3,7 +3,8 @@
  * detect dead links, reconnect and resend.
  *
  * One long-lived coroutine per node, the connection manager (conn_co), owns
- * the socket's read side:
+ * the socket's read side (the connect itself, TLS included, runs in a thread:
+ * conn-thread.c):
  *
  *   +--> connect (in a thread) --> HELLO / HELLO_REPLY --> read replies --+
  *   |        | failed                                         | error     |
@@ -26,146 +27,10 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/main-loop.h"
-#include "qemu/thread.h"
 #include "qemu/error-report.h"
 #include "qemu/sockets.h"
-#include "qapi/clone-visitor.h"
-#include "qapi/qapi-visit-sockets.h"
 #include "velo-int.h"
-#include "tls.h"
 #include "trace.h"
-
-/* --- connecting in a thread ------------------------------------------ */
-
-/*
- * A blocking connect() can hang for minutes on an unreachable host, so it
- * runs in a detached thread.  The attempt is shared by the thread and the
- * manager coroutine; the last one to drop its reference frees it.
- */
-struct VeloConnectAttempt {
-    SocketAddress *addr;
-    QCryptoTLSCreds *tlscreds;      /* a reference, or NULL for plaintext */
-    char *tlshostname;
-    QemuMutex lock;                 /* Protects co, done and abandoned. */
-    Coroutine *co;                  /* woken when done, unless abandoned */
-    bool done;
-    bool abandoned;                 /* the node stopped waiting for us */
-    QIOChannel *ioc;                /* result on success */
-    Error *err;                     /* result on failure */
-    int refcnt;                     /* atomic */
-};
-
-static void connect_attempt_unref(VeloConnectAttempt *a)
-{
-    if (qatomic_fetch_dec(&a->refcnt) == 1) {
-        qapi_free_SocketAddress(a->addr);
-        if (a->tlscreds) {
-            object_unref(OBJECT(a->tlscreds));
-        }
-        g_free(a->tlshostname);
-        if (a->ioc) {
-            object_unref(OBJECT(a->ioc));
-        }
-        error_free(a->err);
-        qemu_mutex_destroy(&a->lock);
-        g_free(a);
-    }
-}
-
-static void set_sock_timeout(QIOChannelSocket *sioc, int secs)
-{
-    struct timeval tv = { .tv_sec = secs };
-
-    setsockopt(sioc->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(sioc->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/*
- * TLS from the first byte: handshake on the still-blocking socket, bounded
- * by socket timeouts.  Consumes @sioc; returns the TLS channel or NULL.
- */
-static QIOChannel *connect_tls(VeloConnectAttempt *a, QIOChannelSocket *sioc,
-                               Error **errp)
-{
-    QIOChannelTLS *tioc;
-
-    set_sock_timeout(sioc, VELO_TLS_HANDSHAKE_S);
-    tioc = qio_channel_tls_new_client(QIO_CHANNEL(sioc), a->tlscreds,
-                                      a->tlshostname, errp);
-    object_unref(OBJECT(sioc));         /* tioc holds its own reference */
-    if (!tioc) {
-        return NULL;
-    }
-    qio_channel_set_name(QIO_CHANNEL(tioc), "velo-tls");
-    if (velo_tls_handshake(tioc, NULL, NULL, errp) < 0) {
-        error_prepend(errp, "TLS handshake with the velo server failed (does "
-                      "the export use tls-creds, and do the CA, host name "
-                      "and credentials match?): ");
-        object_unref(OBJECT(tioc));
-        return NULL;
-    }
-    set_sock_timeout(sioc, 0);
-    return QIO_CHANNEL(tioc);
-}
-
-static void *connect_thread(void *opaque)
-{
-    VeloConnectAttempt *a = opaque;
-    QIOChannelSocket *sioc = qio_channel_socket_new();
-
-    if (qio_channel_socket_connect_sync(sioc, a->addr, &a->err) < 0) {
-        object_unref(OBJECT(sioc));
-    } else if (a->tlscreds) {
-        a->ioc = connect_tls(a, sioc, &a->err);
-    } else {
-        a->ioc = QIO_CHANNEL(sioc);
-    }
-    qemu_mutex_lock(&a->lock);
-    a->done = true;
-    if (!a->abandoned) {
-        aio_co_wake(a->co);
-    }
-    qemu_mutex_unlock(&a->lock);
-    connect_attempt_unref(a);
-    return NULL;
-}
-
-static QIOChannel *coroutine_fn velo_co_connect_socket(BDRVVeloState *s,
-                                                        Error **errp)
-{
-    VeloConnectAttempt *a = g_new0(VeloConnectAttempt, 1);
-    QemuThread thread;
-    QIOChannel *ioc;
-
-    a->addr = QAPI_CLONE(SocketAddress, s->saddr);
-    if (s->tlscreds) {
-        a->tlscreds = s->tlscreds;
-        object_ref(OBJECT(a->tlscreds));
-        a->tlshostname = g_strdup(s->tlshostname);
-    }
-    a->co = qemu_coroutine_self();
-    a->refcnt = 2;
-    qemu_mutex_init(&a->lock);
-    s->connecting = a;
-    qemu_thread_create(&thread, "velo-connect", connect_thread, a,
-                       QEMU_THREAD_DETACHED);
-    qemu_coroutine_yield();
-    s->connecting = NULL;
-    if (a->abandoned) {
-        /* velo_conn_stop() woke us; the thread frees its result later. */
-        connect_attempt_unref(a);
-        error_setg(errp, "connection attempt abandoned: the node is closing");
-        return NULL;
-    }
-    ioc = a->ioc;
-    a->ioc = NULL;
-    if (!ioc) {
-        error_propagate(errp, a->err);
-        a->err = NULL;
-    }
-    connect_attempt_unref(a);
-    return ioc;
-}
 
 /* --- framing ---------------------------------------------------------- */
 
@@ -559,23 +424,6 @@ static void coroutine_fn velo_wake_waiters_entry(void *opaque)
 }
 
 /* Stop waiting for a connect thread that may hang; it cleans up later. */
-static void velo_conn_abandon_connect(BDRVVeloState *s)
-{
-    VeloConnectAttempt *a = s->connecting;
-    bool wake;
-
-    if (!a) {
-        return;
-    }
-    qemu_mutex_lock(&a->lock);
-    wake = !a->done;
-    a->abandoned = wake;
-    qemu_mutex_unlock(&a->lock);
-    if (wake) {
-        aio_co_wake(s->conn_co);
-    }
-}
-
 static void velo_tick(void *opaque)
 {
     BDRVVeloState *s = opaque;
@@ -633,7 +481,7 @@ void velo_conn_stop(BDRVVeloState *s)
         if (s->conn_co_sleeping) {
             qemu_co_sleep_wake(&s->conn_sleep);
         }
-        velo_conn_abandon_connect(s);
+        velo_connect_abandon(s);
         AIO_WAIT_WHILE(s->ctx, s->conn_co != NULL);
     }
     if (s->reqs) {
@@ -656,7 +504,7 @@ void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s)
     if (s->conn_co_sleeping) {
         qemu_co_sleep_wake(&s->conn_sleep);
     }
-    velo_conn_abandon_connect(s);
+    velo_connect_abandon(s);
 }
 
 void coroutine_fn velo_conn_drain_end(BDRVVeloState *s)

@@ -183,6 +183,20 @@ typedef struct BDRVVeloState {
     VeloStats stats;
 } BDRVVeloState;
 
+/* --- conn-thread.c: connecting in a thread ------------------------------ */
+
+/*
+ * Connect to s->saddr (and do the TLS handshake with s->tlscreds) in a
+ * thread while the calling coroutine (conn_co) waits.  Returns the channel,
+ * blocking, not yet attached to an AioContext; or NULL with @errp set,
+ * also when velo_connect_abandon() gave up on the attempt.
+ */
+QIOChannel *coroutine_fn velo_co_connect_socket(BDRVVeloState *s,
+                                                 Error **errp);
+
+/* Stop waiting for the connect thread (it frees its result later). */
+void velo_connect_abandon(BDRVVeloState *s);
+
 /* --- conn.c ------------------------------------------------------------- */
 
 /* Start the connection manager coroutine (first attempt begins at once). */
