@@ -526,6 +526,57 @@ static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
     return st;
 }
 
+/*
+ * blockdev-reopen may change write-mode at run time (read-only <->
+ * cloud-persist); every other velo option must stay as it is.  An omitted
+ * write-mode means the default, as for any reopened option.
+ */
+static int velo_reopen_prepare(BDRVReopenState *state,
+                               BlockReopenQueue *queue, Error **errp)
+{
+    const char *str = qdict_get_try_str(state->options, "write-mode");
+    Error *local_err = NULL;
+    VeloWriteMode mode;
+
+    mode = qapi_enum_parse(&VeloWriteMode_lookup, str,
+                           VELO_WRITE_MODE_CLOUD_PERSIST, &local_err);
+    if (local_err) {
+        error_propagate_prepend(errp, local_err, "velo: bad write-mode "
+                                "(use read-only or cloud-persist): ");
+        return -EINVAL;
+    }
+    if (mode == VELO_WRITE_MODE_CLOUD_PERSIST &&
+        !(state->flags & BDRV_O_RDWR)) {
+        error_setg(errp, "velo: write-mode=cloud-persist needs "
+                   "read-only=off");
+        return -EINVAL;
+    }
+    if (mode == VELO_WRITE_MODE_READ_ONLY && (state->flags & BDRV_O_RDWR)) {
+        error_setg(errp, "velo: write-mode=read-only needs read-only=on");
+        return -EINVAL;
+    }
+    qdict_del(state->options, "write-mode");
+    state->opaque = g_new(VeloWriteMode, 1);
+    *(VeloWriteMode *)state->opaque = mode;
+    return 0;
+}
+
+static void velo_reopen_commit(BDRVReopenState *state)
+{
+    BDRVVeloState *s = state->bs->opaque;
+
+    s->write_mode = *(VeloWriteMode *)state->opaque;
+    trace_velo_write_mode(s, VeloWriteMode_str(s->write_mode));
+    g_free(state->opaque);
+    state->opaque = NULL;
+}
+
+static void velo_reopen_abort(BDRVReopenState *state)
+{
+    g_free(state->opaque);
+    state->opaque = NULL;
+}
+
 static void velo_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
 {
     BDRVVeloState *s = bs->opaque;
@@ -565,6 +616,9 @@ static const char *const velo_strong_runtime_opts[] = {
     .bdrv_parse_filename        = velo_parse_filename,          \
     .bdrv_file_open             = velo_open,                    \
     .bdrv_close                 = velo_close,                   \
+    .bdrv_reopen_prepare        = velo_reopen_prepare,          \
+    .bdrv_reopen_commit         = velo_reopen_commit,           \
+    .bdrv_reopen_abort          = velo_reopen_abort,            \
     .bdrv_getlength             = velo_getlength,               \
     .bdrv_refresh_limits        = velo_refresh_limits,          \
     .bdrv_co_preadv             = velo_co_preadv,               \
