@@ -76,6 +76,7 @@ qemu: $(QBUILD)/build.ninja
 
 tools:
 	@$(MAKE) -s -C tests/unit
+	@$(MAKE) -s -C guestfix
 
 unit:
 	@$(MAKE) -s -C tests/unit run
@@ -86,6 +87,7 @@ check: all
 clean:
 	-[ -f $(QBUILD)/build.ninja ] && ninja -C $(QBUILD) -t clean >/dev/null
 	-$(MAKE) -s -C tests/unit clean
+	-$(MAKE) -s -C guestfix clean
 	rm -rf $(BUILD)/bin
 
 distclean: clean

@@ -141,9 +141,13 @@ char *
 gf_grub_cfg_edit (const char *name, const char *text, const GfDevMap *map,
                   bool *changed, GError **err)
 {
-  bool final_nl;
+  bool final_nl, bls = false;
   g_auto (GStrv) lines = gf_lines (text, &final_nl);
   *changed = false;
+
+  /* A BLS entry carries the arguments on "options"; its "linux" line is the kernel alone. */
+  for (size_t i = 0; lines[i] != NULL; i++)
+    bls |= g_str_has_prefix (lines[i], "options ");
 
   for (size_t i = 0; lines[i] != NULL; i++) {
     const char *line = lines[i];
@@ -154,7 +158,7 @@ gf_grub_cfg_edit (const char *name, const char *text, const GfDevMap *map,
     for (size_t k = 0; k < G_N_ELEMENTS (kernel_lines); k++)
       if (strlen (kernel_lines[k].word) == wlen && strncmp (p, kernel_lines[k].word, wlen) == 0)
         skip = kernel_lines[k].skip;
-    if (skip < 0)
+    if (skip < 0 || (skip == 1) != bls)
       continue;
     /* Skip the command word and (for linux*) the kernel path. */
     const char *args = p;

@@ -16,6 +16,8 @@ seabios ipxe-qemu
 iproute2 procps psmisc util-linux
 debootstrap fdisk e2fsprogs
 zstd
+libguestfs-tools guestfs-tools libguestfs-dev libjson-glib-dev libhivex-dev libhivex-bin
+qemu-utils
 "
 
 missing=

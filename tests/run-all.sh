@@ -3,14 +3,16 @@
 # "N passed, N failed, N skipped", which CI reads.
 #
 # Suites, in order: GLib unit tests, the link emulator self-test, the named
-# qemu-iotests (run by QEMU's own ./check against our binaries), and the
-# end-to-end boot test.  Set VELO_TESTS="unit wan iotests e2e" to choose.
+# qemu-iotests (run by QEMU's own ./check against our binaries), guestfix
+# (its editors' unit tests, then tests/guestfix/test-*.sh on the test guest),
+# and the end-to-end boot test.  Set VELO_TESTS="unit wan iotests guestfix e2e"
+# to choose.
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 tree=$top/build/qemu-src
 qbuild=$tree/build
-suites=${VELO_TESTS:-unit wan iotests e2e}
+suites=${VELO_TESTS:-unit wan iotests guestfix e2e}
 pass=0 fail=0 skip=0
 failed_names=()
 
@@ -68,6 +70,19 @@ run_iotests() {
                 result "iotests/$name ($fmt)" 1
             fi
         done
+    done
+}
+
+run_guestfix() {
+    make -s -C "$top/guestfix" all unit || { result guestfix-build 1; return; }
+    "$top/build/guestfix/test-editors" --tap > "$top/build/guestfix/test-editors.log" 2>&1
+    result "guestfix/test-editors" $?
+    for t in "$top"/tests/guestfix/test-*.sh; do
+        [ -x "$t" ] || continue
+        "$t" > "$top/build/guestfix/$(basename "$t" .sh).log" 2>&1
+        rc=$?
+        [ $rc -ne 0 ] && [ $rc -ne 77 ] && tail -n 30 "$top/build/guestfix/$(basename "$t" .sh).log"
+        result "guestfix/$(basename "$t" .sh)" $rc
     done
 }
 
