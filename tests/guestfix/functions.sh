@@ -9,7 +9,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 work=$top/build/guestfix-tests
-guestfix=$top/build/bin/guestfix
+guestfix=${GUESTFIX:-$top/build/bin/guestfix}
 prog=$(basename "$0" .sh)
 export PATH=$top/build/bin:$PATH
 # shellcheck source=guestfs-env.sh
@@ -73,10 +73,10 @@ converted_image() {
     echo "$work/converted.qcow2"
 }
 
-# listing IMG OUT: every path in the guest (find /) and the SHA-256 of every regular file,
-# sorted, into OUT.
+# listing IMG OUT [FORMAT]: every path in the guest (find /) and the SHA-256 of every regular
+# file, sorted, into OUT.
 listing() {
-    guestfish --ro --format=qcow2 -a "$1" -i <<EOF >/dev/null
+    guestfish --ro --format="${3:-qcow2}" -a "$1" -i <<EOF >/dev/null
 checksums-out sha256 / $tmp/sums
 find / | cat > $tmp/find
 EOF
