@@ -189,6 +189,7 @@ typedef struct guestfs_h guestfs_h;
 typedef struct {
   guestfs_h *g;
   bool dry_run;
+  bool preflight;             /* a silent dry run before the real one (see main.c) */
   bool verbose;
   bool keep_ip;
   const char *virtio_win;     /* Windows: host directory with the user's virtio drivers */

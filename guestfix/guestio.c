@@ -254,7 +254,7 @@ gf_revert (GfCtx *c, GError **err)
 {
   GPtrArray *es = c->manifest->entries;
   if (es->len == 0) {
-    gf_report (c, "none", c->state_dir, "no guestfix manifest: nothing to revert");
+    gf_report (c, "note", c->state_dir, "no guestfix manifest: nothing to revert");
     return true;
   }
   for (guint i = es->len; i-- > 0;) {

@@ -67,7 +67,7 @@ gf_hvtools_adapt (GfCtx *c, GError **err)
       if (text == NULL && !missing)
         return false;
       if (text && strstr (text, cond)) {
-        gf_report (c, "none", file, "already runs only on %s", units[i].virt);
+        gf_report (c, "note", file, "already runs only on %s", units[i].virt);
         continue;
       }
     }

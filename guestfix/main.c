@@ -213,10 +213,16 @@ main (int argc, char **argv)
   }
   c->state_dir = g_strdup (windows ? "/guestfix" : GF_STATE_DIR);
   printf ("guestfix: %s guest (%s)%s\n", c->type, c->distro, c->dry_run ? ", dry run" : "");
-  bool ok = gf_manifest_load (c, &err) &&
-            (revert ? gf_revert (c, &err)
-                    : windows ? gf_windows_adapt (c, &err) : gf_linux_adapt (c, &err)) &&
-            gf_manifest_save (c, &err);
+  bool (*adapt) (GfCtx *, GError **) = windows ? gf_windows_adapt : gf_linux_adapt;
+  bool ok = gf_manifest_load (c, &err);
+  /* Preflight: a silent dry run reads, size-checks and parses everything first, so a hostile
+   * or malformed file stops guestfix before its first change. */
+  if (ok && !revert && !c->dry_run) {
+    c->dry_run = c->preflight = true;
+    ok = adapt (c, &err);
+    c->dry_run = c->preflight = false;
+  }
+  ok = ok && (revert ? gf_revert (c, &err) : adapt (c, &err)) && gf_manifest_save (c, &err);
   if (!ok) {
     rc = err && err->code == GF_ERROR_UNSAFE ? GF_EXIT_UNSAFE : GF_EXIT_FAILED;
     /* Whatever was changed is in the manifest already: --revert undoes it. */

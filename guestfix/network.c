@@ -163,7 +163,7 @@ gf_network_adapt (GfCtx *c, GError **err)
     gf_warning (c, "--keep-ip: no static IPv4 address found; the cloud NIC gets DHCP");
     keep = NULL;
   } else if (ok && keep)
-    gf_report (c, "none", keep->iface ? keep->iface : "", "--keep-ip: %s gateway %s",
+    gf_report (c, "note", keep->iface ? keep->iface : "", "--keep-ip: %s gateway %s",
                keep->address, keep->gateway ? keep->gateway : "none");
   ok = ok && configure_cloud_nic (c, keep, netplan[0] != NULL, ifcfg1[0] != NULL,
                                   ifcfg2[0] != NULL, err);

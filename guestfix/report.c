@@ -29,20 +29,25 @@ add_item (GfCtx *c, const char *action, const char *path, const char *detail)
 void
 gf_report (GfCtx *c, const char *action, const char *path, const char *fmt, ...)
 {
+  if (c->preflight)
+    return;
   va_list ap;
   va_start (ap, fmt);
   g_autofree char *detail = g_strdup_vprintf (fmt, ap);
   va_end (ap);
   add_item (c, action, path, detail);
-  if (strcmp (action, "none") != 0)
+  bool note = strcmp (action, "note") == 0;
+  if (!note)
     c->changes++;
-  printf ("%s%s %s: %s\n", c->dry_run ? "would " : "", action, path, detail);
+  printf ("%s%s %s: %s\n", c->dry_run && !note ? "would " : "", action, path, detail);
   fflush (stdout);
 }
 
 void
 gf_warning (GfCtx *c, const char *fmt, ...)
 {
+  if (c->preflight)
+    return;
   va_list ap;
   va_start (ap, fmt);
   g_autofree char *msg = g_strdup_vprintf (fmt, ap);

@@ -73,27 +73,30 @@ run_iotests() {
     done
 }
 
+# run_scripts SUITE LOGPREFIX SCRIPT...: run each executable test script; its output goes to
+# LOGPREFIX<name>.log (tail shown on failure), its exit code to result().
+run_scripts() {
+    local suite=$1 logprefix=$2 t name rc
+    shift 2
+    for t in "$@"; do
+        [ -x "$t" ] || continue
+        name=$(basename "$t" .sh)
+        "$t" > "$logprefix$name.log" 2>&1
+        rc=$?
+        [ $rc -ne 0 ] && [ $rc -ne 77 ] && tail -n 30 "$logprefix$name.log"
+        result "$suite/$name" $rc
+    done
+}
+
 run_guestfix() {
     make -s -C "$top/guestfix" all unit || { result guestfix-build 1; return; }
     "$top/build/guestfix/test-editors" --tap > "$top/build/guestfix/test-editors.log" 2>&1
     result "guestfix/test-editors" $?
-    for t in "$top"/tests/guestfix/test-*.sh; do
-        [ -x "$t" ] || continue
-        "$t" > "$top/build/guestfix/$(basename "$t" .sh).log" 2>&1
-        rc=$?
-        [ $rc -ne 0 ] && [ $rc -ne 77 ] && tail -n 30 "$top/build/guestfix/$(basename "$t" .sh).log"
-        result "guestfix/$(basename "$t" .sh)" $rc
-    done
+    run_scripts guestfix "$top/build/guestfix/" "$top"/tests/guestfix/test-*.sh
 }
 
 run_e2e() {
-    for t in "$top"/tests/e2e/test-*.sh; do
-        [ -x "$t" ] || continue
-        "$t" > "$top/build/e2e-$(basename "$t" .sh).log" 2>&1
-        rc=$?
-        [ $rc -ne 0 ] && [ $rc -ne 77 ] && tail -n 30 "$top/build/e2e-$(basename "$t" .sh).log"
-        result "e2e/$(basename "$t" .sh)" $rc
-    done
+    run_scripts e2e "$top/build/e2e-" "$top"/tests/e2e/test-*.sh
 }
 
 mkdir -p "$top/build"
