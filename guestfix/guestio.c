@@ -116,6 +116,20 @@ gf_read (GfCtx *c, const char *path, size_t max, bool *missing, GError **err)
   return buf;
 }
 
+/* Create the state directory (mode 0700) and its originals/ if needed. */
+static bool
+ensure_state_dir (GfCtx *c, GError **err)
+{
+  if (!gf_check_path (c, c->state_dir, err))
+    return false;
+  g_autofree char *odir = g_strdup_printf ("%s/originals", c->state_dir);
+  if (guestfs_is_dir (c->g, odir) > 0)
+    return true;
+  if (guestfs_mkdir_p (c->g, odir) == -1 || guestfs_chmod (c->g, 0700, c->state_dir) == -1)
+    return guest_error (c, err, "mkdir", odir);
+  return true;
+}
+
 /* Record PATH in the manifest before its first change: back it up if it exists. */
 static bool
 record (GfCtx *c, const char *path, GError **err)
@@ -124,11 +138,8 @@ record (GfCtx *c, const char *path, GError **err)
     return true;
   if (c->dry_run)
     return true;
-  if (!gf_check_path (c, c->state_dir, err))
+  if (!ensure_state_dir (c, err))
     return false;
-  g_autofree char *odir = g_strdup_printf ("%s/originals", c->state_dir);
-  if (guestfs_mkdir_p (c->g, odir) == -1 || guestfs_chmod (c->g, 0700, c->state_dir) == -1)
-    return guest_error (c, err, "mkdir", odir);
   if (gf_exists (c, path)) {
     g_autofree char *rel = g_strdup_printf ("originals/%04u", c->manifest->entries->len + 1);
     g_autofree char *dst = g_strdup_printf ("%s/%s", c->state_dir, rel);
@@ -241,7 +252,7 @@ gf_manifest_save (GfCtx *c, GError **err)
     return true;
   g_autofree char *path = g_strdup_printf ("%s/manifest", c->state_dir);
   g_autofree char *text = gf_manifest_format (c->manifest);
-  if (!gf_check_path (c, path, err))
+  if (!ensure_state_dir (c, err) || !gf_check_path (c, path, err))
     return false;
   if (guestfs_write (c->g, path, text, strlen (text)) == -1)
     return guest_error (c, err, "write", path);

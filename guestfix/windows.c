@@ -231,13 +231,35 @@ copy_in (GfCtx *c, const char *src, const char *dst, GError **err)
   return gf_write (c, dst, data, len, "virtio driver from --virtio-win", err);
 }
 
-/* The guest path of SYSTEMROOT/REL with existing components in their on-disk case. */
+/* PATH with its existing components in their on-disk case (Windows names are case
+ * insensitive); components that do not exist yet are kept as given. */
+static char *
+ci_path (GfCtx *c, const char *path)
+{
+  if (strcmp (path, "/") == 0)
+    return g_strdup (path);
+  guestfs_push_error_handler (c->g, NULL, NULL);
+  char *r = guestfs_case_sensitive_path (c->g, path);
+  guestfs_pop_error_handler (c->g);
+  if (r)
+    return r;
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *cdir = ci_path (c, dir);
+  return g_build_filename (cdir, base, NULL);
+}
+
+static int
+by_name (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
 static char *
 winpath (GfCtx *c, const char *systemroot, const char *rel)
 {
   g_autofree char *p = g_strconcat (systemroot, "/", rel, NULL);
-  char *r = guestfs_case_sensitive_path (c->g, p);
-  return r ? r : g_steal_pointer (&p);
+  return ci_path (c, p);
 }
 
 bool
@@ -271,7 +293,7 @@ gf_windows_adapt (GfCtx *c, GError **err)
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   while ((name = g_dir_read_name (dir)) != NULL)
     gf_push (names, name);
-  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);   /* a stable order of changes */
+  g_ptr_array_sort (names, by_name);   /* a stable order of changes */
   for (guint i = 0; i < names->len; i++) {
     name = names->pdata[i];
     g_autofree char *lower = g_ascii_strdown (name, -1);

@@ -28,7 +28,8 @@ for _ in $(seq 100); do [ -S "$tmp/nbd.sock" ] && break; sleep 0.1; done
 uri="nbd+unix:///disk0?socket=$tmp/nbd.sock"
 run_guestfix -a "$uri" | tee "$tmp/run.log" || { cat "$tmp"/*.log; fail "guestfix on $uri failed"; }
 grep -q '^modify /etc/fstab' "$tmp/run.log" || fail "nothing adapted"
-cloud_fstab=$(guestfish --ro --format=raw -a "$uri" -i cat /etc/fstab)
+cloud_fstab=$(printf '%s\n' "add-drive disk0 protocol:nbd server:unix:$tmp/nbd.sock format:raw readonly:true" \
+    run 'mount-ro /dev/sda1 /' 'cat /etc/fstab' | guestfish) || fail "cannot read the cloud view"
 echo "$cloud_fstab" | grep -q '^UUID=' || fail "the cloud view lacks the change: $cloud_fstab"
 kill "$(cat "$tmp/cloud.pid")" "$(cat "$tmp/onprem.pid")"; sleep 1
 [ "$(sha256sum <"$tmp/onprem.qcow2")" = "$sum" ] || fail "the on-prem image changed"
