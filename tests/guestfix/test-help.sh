@@ -9,6 +9,10 @@
 if command -v podchecker >/dev/null; then
     podchecker "$top/guestfix/guestfix.pod" >/dev/null 2>&1 || fail "podchecker complains"
 fi
+if command -v pod2man >/dev/null; then
+    make -s -C "$top/guestfix" man || fail "pod2man"
+    grep -q "EXIT STATUS" "$top/build/guestfix/guestfix.1" || fail "man page lacks EXIT STATUS"
+fi
 rc=0; "$guestfix" -a /nonexistent.img >"$tmp/out" 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "-a without --format: exit $rc, expected 2"
 grep -q 'give --format' "$tmp/out" || fail "no clear message for a missing --format"
