@@ -201,6 +201,8 @@ typedef struct {
   bool manifest_dirty;
   unsigned changes;           /* changes made (or planned, in dry-run) this run */
   GPtrArray *report;          /* of GfReportItem * */
+  GfDevMap devmap;            /* built once by gf_build_devmap */
+  bool devmap_built;
 } GfCtx;
 
 /* ---- report.c: the plan (--dry-run), progress and the --json report --------------------- */
@@ -248,8 +250,9 @@ bool gf_revert (GfCtx *c, GError **err);
 
 /* Inspect, require one OS root, mount its filesystems (read-write unless READONLY). */
 bool gf_inspect_and_mount (GfCtx *c, bool readonly, GError **err);
-/* Map unstable guest device names (/dev/sda1, /dev/hda1, /dev/vda1, ...) to UUID=/LABEL=. */
-bool gf_build_devmap (GfCtx *c, GfDevMap *map, GError **err);
+/* Map unstable guest device names (/dev/sda1, /dev/hda1, /dev/vda1, ...) to UUID=/LABEL=,
+ * into c->devmap (built once; later calls return at once). */
+bool gf_build_devmap (GfCtx *c, GError **err);
 
 /* ---- linux.c: the Linux adaptation, step by step ------------------------------------------- */
 bool gf_linux_adapt (GfCtx *c, GError **err);

@@ -103,12 +103,23 @@ gf_read (GfCtx *c, const char *path, size_t max, bool *missing, GError **err)
                  path, size, max);
     return NULL;
   }
-  size_t len;
-  char *buf = guestfs_read_file (c->g, path, &len);
+  /* pread, not read_file: the latter goes through a download, which settles udev each time
+   * (a quarter of a second apiece under TCG).  SIZE is at most MAX (1 MiB), within one
+   * protocol message. */
+  size_t len = 0;
+  char *buf = size > 0 ? guestfs_pread (c->g, path, size, 0, &len) : g_strdup ("");
   if (buf == NULL) {
     guest_error (c, err, "read", path);
     return NULL;
   }
+  if (len != (size_t) size) {
+    g_set_error (err, GF_ERROR, GF_ERROR_FAILED, "%s: short read (%zu of %ld bytes)", path,
+                 len, size);
+    free (buf);
+    return NULL;
+  }
+  buf = g_realloc (buf, len + 1);
+  buf[len] = '\0';
   if (!gf_check_text (path, buf, len, err)) {
     free (buf);
     return NULL;
@@ -222,7 +233,20 @@ gf_run (GfCtx *c, const char *const *argv, const char *why, GError **err)
   if (c->dry_run)
     return true;
   gint64 t0 = g_get_monotonic_time ();
-  char *out = guestfs_command (c->g, (char **) argv);
+  /* The guest's own tool, with its scratch files (TMPDIR) in the appliance's RAM (/dev/shm,
+   * bound into the guest while commands run) instead of on the guest disk: some 13% faster
+   * for update-initramfs under TCG, and the same output. */
+  g_autoptr (GPtrArray) full = g_ptr_array_new ();
+  const char *const wrap[] = {
+    "/bin/sh", "-c", "[ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm; exec \"$@\"",
+    "guestfix-run",
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS (wrap); i++)
+    g_ptr_array_add (full, (gpointer) wrap[i]);
+  for (size_t i = 0; argv[i]; i++)
+    g_ptr_array_add (full, (gpointer) argv[i]);
+  g_ptr_array_add (full, NULL);
+  char *out = guestfs_command (c->g, (char **) full->pdata);
   if (out == NULL)
     return guest_error (c, err, "run", cmd);
   if (c->verbose)

@@ -61,34 +61,45 @@ gf_inspect_and_mount (GfCtx *c, bool readonly, GError **err)
 static const char *const disk_prefixes[] = { "/dev/sd", "/dev/hd", "/dev/vd", "/dev/xvd", NULL };
 
 bool
-gf_build_devmap (GfCtx *c, GfDevMap *map, GError **err)
+gf_build_devmap (GfCtx *c, GError **err)
 {
-  /* Partitions and whole disks only: LVM, md and mapper names are stable already.  (Cheaper
-   * than guestfs_list_filesystems, which probes every block device.) */
+  if (c->devmap_built)
+    return true;
+  /* Partitions, and whole disks without partitions: LVM, md and mapper names are stable
+   * already.  (Cheaper than guestfs_list_filesystems, which probes every block device.) */
   g_auto (GStrv) parts = guestfs_list_partitions (c->g);
   g_auto (GStrv) disks = guestfs_list_devices (c->g);
   if (parts == NULL || disks == NULL) {
     g_set_error (err, GF_ERROR, GF_ERROR_FAILED, "list devices: %s", guestfs_last_error (c->g));
     return false;
   }
-  char **lists[] = { parts, disks };
-  for (size_t l = 0; l < G_N_ELEMENTS (lists); l++)
-    for (size_t i = 0; lists[l][i] != NULL; i++) {
-      const char *dev = lists[l][i];
-      if (!g_str_has_prefix (dev, "/dev/sd"))
-        continue;
-      guestfs_push_error_handler (c->g, NULL, NULL);
-      g_autofree char *uuid = guestfs_vfs_uuid (c->g, dev);
-      g_autofree char *label = uuid && *uuid ? NULL : guestfs_vfs_label (c->g, dev);
-      guestfs_pop_error_handler (c->g);
-      g_autofree char *spec = uuid && *uuid ? g_strconcat ("UUID=", uuid, NULL)
-                            : label && *label ? g_strconcat ("LABEL=", label, NULL) : NULL;
-      if (spec == NULL)
-        continue;
-      for (size_t k = 0; disk_prefixes[k] != NULL; k++) {
-        g_autofree char *name = g_strconcat (disk_prefixes[k], dev + strlen ("/dev/sd"), NULL);
-        gf_devmap_add (map, name, spec);
-      }
+  g_autoptr (GPtrArray) devs = g_ptr_array_new ();
+  for (size_t i = 0; parts[i]; i++)
+    g_ptr_array_add (devs, parts[i]);
+  for (size_t i = 0; disks[i]; i++) {
+    bool partitioned = false;
+    for (size_t k = 0; parts[k] && !partitioned; k++)
+      partitioned = g_str_has_prefix (parts[k], disks[i]);
+    if (!partitioned)
+      g_ptr_array_add (devs, disks[i]);
+  }
+  for (guint i = 0; i < devs->len; i++) {
+    const char *dev = devs->pdata[i];
+    if (!g_str_has_prefix (dev, "/dev/sd"))
+      continue;
+    guestfs_push_error_handler (c->g, NULL, NULL);
+    g_autofree char *uuid = guestfs_vfs_uuid (c->g, dev);
+    g_autofree char *label = uuid && *uuid ? NULL : guestfs_vfs_label (c->g, dev);
+    guestfs_pop_error_handler (c->g);
+    g_autofree char *spec = uuid && *uuid ? g_strconcat ("UUID=", uuid, NULL)
+                          : label && *label ? g_strconcat ("LABEL=", label, NULL) : NULL;
+    if (spec == NULL)
+      continue;
+    for (size_t k = 0; disk_prefixes[k] != NULL; k++) {
+      g_autofree char *name = g_strconcat (disk_prefixes[k], dev + strlen ("/dev/sd"), NULL);
+      gf_devmap_add (&c->devmap, name, spec);
     }
+  }
+  c->devmap_built = true;
   return true;
 }

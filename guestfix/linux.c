@@ -26,13 +26,10 @@ fstab_adapt (GfCtx *c, const GfDevMap *map, GError **err)
 bool
 gf_linux_adapt (GfCtx *c, GError **err)
 {
-  GfDevMap map = { 0 };
-  bool ok = gf_build_devmap (c, &map, err) &&
-            fstab_adapt (c, &map, err) &&
-            gf_hvtools_adapt (c, err) &&
-            gf_network_adapt (c, err) &&
-            gf_initramfs_adapt (c, err) &&
-            gf_bootloader_adapt (c, &map, err);
-  gf_devmap_clear (&map);
-  return ok;
+  return gf_build_devmap (c, err) &&
+         fstab_adapt (c, &c->devmap, err) &&
+         gf_hvtools_adapt (c, err) &&
+         gf_network_adapt (c, err) &&
+         gf_initramfs_adapt (c, err) &&
+         gf_bootloader_adapt (c, &c->devmap, err);
 }

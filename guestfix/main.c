@@ -252,6 +252,7 @@ main (int argc, char **argv)
   if (c->g)
     guestfs_close (c->g);
   gf_manifest_free (c->manifest);
+  gf_devmap_clear (&c->devmap);
   g_ptr_array_unref (c->report);
   g_free (c->root);
   g_free (c->type);

@@ -16,26 +16,30 @@ gf_report_item_free (gpointer p)
   g_free (it);
 }
 
-static void
-add_item (GfCtx *c, const char *action, const char *path, const char *detail)
+/* Record one item (ACTION, PATH, the formatted detail) and return the detail; NULL in the
+ * preflight, which records nothing. */
+static const char *
+add_item (GfCtx *c, const char *action, const char *path, const char *fmt, va_list ap)
 {
+  if (c->preflight)
+    return NULL;
   GfReportItem *it = g_new0 (GfReportItem, 1);
   it->action = g_strdup (action);
   it->path = g_strdup (path);
-  it->detail = g_strdup (detail);
+  it->detail = g_strdup_vprintf (fmt, ap);
   g_ptr_array_add (c->report, it);
+  return it->detail;
 }
 
 void
 gf_report (GfCtx *c, const char *action, const char *path, const char *fmt, ...)
 {
-  if (c->preflight)
-    return;
   va_list ap;
   va_start (ap, fmt);
-  g_autofree char *detail = g_strdup_vprintf (fmt, ap);
+  const char *detail = add_item (c, action, path, fmt, ap);
   va_end (ap);
-  add_item (c, action, path, detail);
+  if (detail == NULL)
+    return;
   bool note = strcmp (action, "note") == 0;
   if (!note)
     c->changes++;
@@ -46,14 +50,12 @@ gf_report (GfCtx *c, const char *action, const char *path, const char *fmt, ...)
 void
 gf_warning (GfCtx *c, const char *fmt, ...)
 {
-  if (c->preflight)
-    return;
   va_list ap;
   va_start (ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
+  const char *msg = add_item (c, "warning", "", fmt, ap);
   va_end (ap);
-  add_item (c, "warning", "", msg);
-  fprintf (stderr, "guestfix: warning: %s\n", msg);
+  if (msg)
+    fprintf (stderr, "guestfix: warning: %s\n", msg);
 }
 
 bool
