@@ -30,14 +30,14 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
 manual() {
     local img=$1 uuid
     # One appliance for the whole session, as an admin would use guestfish.
-    eval "$(guestfish --listen --format=qcow2 -a "$img" -i)"
+    eval "$(guestfish --listen --format=qcow2 -a "$img" -i)" >/dev/null
     uuid=$(guestfish --remote vfs-uuid /dev/sda1)
-    guestfish --remote sh "sed -i 's|^/dev/sda1|UUID=$uuid|' /etc/fstab"
-    guestfish --remote sh "printf 'virtio_pci\nvirtio_blk\nvirtio_scsi\nvirtio_net\n' >> /etc/initramfs-tools/modules"
+    guestfish --remote sh "sed -i 's|^/dev/sda1|UUID=$uuid|' /etc/fstab" >/dev/null
+    guestfish --remote sh "printf 'virtio_pci\nvirtio_blk\nvirtio_scsi\nvirtio_net\n' >> /etc/initramfs-tools/modules" >/dev/null
     guestfish --remote sh "update-initramfs -u" >/dev/null
-    guestfish --remote sh "sed -i 's|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX=\"root=UUID=$uuid console=ttyS0 net.ifnames=0\"|' /etc/default/grub"
+    guestfish --remote sh "sed -i 's|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX=\"root=UUID=$uuid console=ttyS0 net.ifnames=0\"|' /etc/default/grub" >/dev/null
     guestfish --remote sh "update-grub" >/dev/null 2>&1
-    guestfish --remote sh "printf 'allow-hotplug eth0\niface eth0 inet dhcp\n' >> /etc/network/interfaces"
+    guestfish --remote sh "printf 'allow-hotplug eth0\niface eth0 inet dhcp\n' >> /etc/network/interfaces" >/dev/null
     guestfish --remote sh "DEBIAN_FRONTEND=noninteractive apt-get purge -y open-vm-tools" >/dev/null
     guestfish --remote exit
 }
