@@ -134,8 +134,12 @@ ensure_state_dir (GfCtx *c, GError **err)
   if (!gf_check_path (c, c->state_dir, err))
     return false;
   g_autofree char *odir = g_strdup_printf ("%s/originals", c->state_dir);
-  if (guestfs_is_dir (c->g, odir) > 0)
+  if (guestfs_is_dir (c->g, odir) > 0 && c->manifest->entries->len > 0)
     return true;
+  /* No manifest entry yet: whatever is there was not made by this manifest (a leftover, or a
+   * trap such as originals/0001 -> /etc/shadow); start it afresh. */
+  if (c->manifest->entries->len == 0 && guestfs_rm_rf (c->g, odir) == -1)
+    return guest_error (c, err, "remove", odir);
   if (guestfs_mkdir_p (c->g, odir) == -1 || guestfs_chmod (c->g, 0700, c->state_dir) == -1)
     return guest_error (c, err, "mkdir", odir);
   return true;
@@ -185,6 +189,8 @@ gf_mkdir (GfCtx *c, const char *path, GError **err)
   if (c->dry_run)
     return true;
   if (!gf_manifest_find (c->manifest, path)) {
+    if (!ensure_state_dir (c, err))
+      return false;
     gf_manifest_add (c->manifest, GF_CHANGE_MKDIR, path, NULL);
     c->manifest_dirty = true;
     if (!gf_manifest_save (c, err))

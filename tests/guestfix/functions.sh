@@ -53,8 +53,12 @@ guest_image() {
     echo "$work/guest/guest.qcow2"
 }
 
-# run_guestfix ARGS...: run guestfix niced, output to the terminal.
-run_guestfix() { nice "$guestfix" "$@"; }
+# run_guestfix ARGS...: run guestfix niced, output to the terminal.  A TCG appliance on a
+# loaded 2-core machine can stall; the timeout turns a hang into a failure instead of a stuck
+# suite.
+run_guestfix() { timeout --kill-after=10 900 nice "$guestfix" "$@"; }
+# guestfish, with the same guard.
+guestfish() { timeout --kill-after=10 600 guestfish "$@"; }
 
 # converted_image: print the path of the shared converted image (read it, or copy it before
 # changing it).  Its guestfix output is in $work/converted.log and report in converted.json.
