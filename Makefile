@@ -77,6 +77,7 @@ qemu: $(QBUILD)/build.ninja
 tools:
 	@$(MAKE) -s -C tests/unit
 	@$(MAKE) -s -C tools/velo-profile
+	@$(MAKE) -s -C guestfix
 
 unit:
 	@$(MAKE) -s -C tests/unit run
@@ -88,6 +89,7 @@ clean:
 	-[ -f $(QBUILD)/build.ninja ] && ninja -C $(QBUILD) -t clean >/dev/null
 	-$(MAKE) -s -C tests/unit clean
 	-$(MAKE) -s -C tests/objstore clean
+	-$(MAKE) -s -C guestfix clean
 	rm -rf $(BUILD)/bin
 
 distclean: clean

@@ -17,6 +17,8 @@ iproute2 procps psmisc util-linux
 debootstrap fdisk e2fsprogs
 zstd gnutls-bin
 ceph-mon ceph-osd ceph-common radosgw openssl
+libguestfs-tools guestfs-tools libguestfs-dev libjson-glib-dev libhivex-dev libhivex-bin
+qemu-utils
 "
 
 missing=

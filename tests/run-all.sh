@@ -4,15 +4,16 @@
 #
 # Suites, in order: GLib unit tests, the link emulator self-test, the object
 # store against the dir backend and a throw-away radosgw, the named
-# qemu-iotests (run by QEMU's own ./check against our binaries), and the
-# end-to-end boot test.  Set VELO_TESTS="unit wan objstore iotests e2e" to
-# choose.
+# qemu-iotests (run by QEMU's own ./check against our binaries), guestfix
+# (its editors' unit tests, then tests/guestfix/test-*.sh on the test guest),
+# and the end-to-end boot test.  Set
+# VELO_TESTS="unit wan objstore iotests guestfix e2e" to choose.
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 tree=$top/build/qemu-src
 qbuild=$tree/build
-suites=${VELO_TESTS:-unit wan objstore iotests e2e}
+suites=${VELO_TESTS:-unit wan objstore iotests guestfix e2e}
 pass=0 fail=0 skip=0
 failed_names=()
 
@@ -53,17 +54,9 @@ run_wan() {
 }
 
 run_objstore() {
-    local t rc log
     make -s -C "$top/tests/objstore" || { result objstore-build 1; return; }
-    for t in "$top"/tests/objstore/test-*.sh; do
-        [ -x "$t" ] || continue
-        log=$top/build/objstore-$(basename "$t" .sh).log
-        "$t" > "$log" 2>&1
-        rc=$?
-        [ $rc -ne 0 ] && [ $rc -ne 77 ] && tail -n 30 "$log"
-        grep -h '^# figure' "$log"
-        result "objstore/$(basename "$t" .sh)" $rc
-    done
+    run_scripts objstore "$top/build/objstore-" "$top"/tests/objstore/test-*.sh
+    grep -h '^# figure' "$top"/build/objstore-test-*.log
 }
 
 run_iotests() {
@@ -95,14 +88,30 @@ run_iotests() {
     done
 }
 
-run_e2e() {
-    for t in "$top"/tests/e2e/test-*.sh; do
+# run_scripts SUITE LOGPREFIX SCRIPT...: run each executable test script; its output goes to
+# LOGPREFIX<name>.log (tail shown on failure), its exit code to result().
+run_scripts() {
+    local suite=$1 logprefix=$2 t name rc
+    shift 2
+    for t in "$@"; do
         [ -x "$t" ] || continue
-        "$t" > "$top/build/e2e-$(basename "$t" .sh).log" 2>&1
+        name=$(basename "$t" .sh)
+        "$t" > "$logprefix$name.log" 2>&1
         rc=$?
-        [ $rc -ne 0 ] && [ $rc -ne 77 ] && tail -n 30 "$top/build/e2e-$(basename "$t" .sh).log"
-        result "e2e/$(basename "$t" .sh)" $rc
+        [ $rc -ne 0 ] && [ $rc -ne 77 ] && tail -n 30 "$logprefix$name.log"
+        result "$suite/$name" $rc
     done
+}
+
+run_guestfix() {
+    make -s -C "$top/guestfix" all unit || { result guestfix-build 1; return; }
+    "$top/build/guestfix/test-editors" --tap > "$top/build/guestfix/test-editors.log" 2>&1
+    result "guestfix/test-editors" $?
+    run_scripts guestfix "$top/build/guestfix/" "$top"/tests/guestfix/test-*.sh
+}
+
+run_e2e() {
+    run_scripts e2e "$top/build/e2e-" "$top"/tests/e2e/test-*.sh
 }
 
 mkdir -p "$top/build"
