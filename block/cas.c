@@ -32,6 +32,19 @@ void velo_cas_hash(const void *data, size_t len,
     EVP_Digest(data, len, hash, &n, EVP_sha256(), NULL);
 }
 
+guint velo_cas_hash_hash(gconstpointer hash)
+{
+    guint h;
+
+    memcpy(&h, hash, sizeof(h));    /* a SHA-256 is uniform already */
+    return h;
+}
+
+gboolean velo_cas_hash_equal(gconstpointer a, gconstpointer b)
+{
+    return !memcmp(a, b, VELO_CAS_HASH_SIZE);
+}
+
 /* "ab/abcdef..." for @hash, relative to the store directory. */
 static void object_name(const uint8_t *hash, char name[3 + 64 + 1])
 {

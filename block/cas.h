@@ -33,6 +33,10 @@ typedef struct VeloCas VeloCas;
 void velo_cas_hash(const void *data, size_t len,
                    uint8_t hash[VELO_CAS_HASH_SIZE]);
 
+/* GHashTable functions for keys that are VELO_CAS_HASH_SIZE-byte hashes. */
+guint velo_cas_hash_hash(gconstpointer hash);
+gboolean velo_cas_hash_equal(gconstpointer a, gconstpointer b);
+
 /*
  * Open (creating if needed) the store in @dir.  Returns NULL with @why (a
  * static string) and errno set when it can't be used.

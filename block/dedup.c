@@ -40,7 +40,9 @@ static int velo_dedup_worker(void *opaque)
     VeloDedupJob *j = opaque;
     uint64_t n = DIV_ROUND_UP(j->len, j->esz), i;
     g_autofree uint8_t *own = g_malloc(n * VELO_HASH_SIZE);
-    g_autoptr(GHashTable) local = g_hash_table_new(g_int_hash, g_int_equal);
+    /* Hash -> extent of this reply with a payload. */
+    g_autoptr(GHashTable) local = g_hash_table_new(velo_cas_hash_hash,
+                                                   velo_cas_hash_equal);
 
     for (i = 0; i < n; i++) {
         uint8_t *p = j->buf + i * j->esz;
@@ -48,7 +50,6 @@ static int velo_dedup_worker(void *opaque)
 
         if (j->kinds[i] == VELO_DD_DATA) {
             velo_cas_hash(p, len, own + i * VELO_HASH_SIZE);
-            /* Keyed by the first 4 bytes; equality is checked below. */
             g_hash_table_insert(local, own + i * VELO_HASH_SIZE, p);
             velo_cas_put(j->cas, own + i * VELO_HASH_SIZE, p, len);
         }
@@ -65,14 +66,10 @@ static int velo_dedup_worker(void *opaque)
         want = j->hashes + i * VELO_HASH_SIZE;
         j->refs++;
         same = g_hash_table_lookup(local, want);
-        if (same) {
-            uint64_t k = (same - j->buf) / j->esz;
-            if (!memcmp(own + k * VELO_HASH_SIZE, want, VELO_HASH_SIZE) &&
-                MIN(j->esz, j->len - k * j->esz) == len) {
-                memcpy(p, same, len);
-                j->ref_bytes += len;
-                continue;
-            }
+        if (same && MIN(j->esz, j->len - (same - j->buf)) == len) {
+            memcpy(p, same, len);
+            j->ref_bytes += len;
+            continue;
         }
         if (velo_cas_get(j->cas, want, p, len)) {
             j->ref_bytes += len;

@@ -49,16 +49,7 @@ static uint64_t known_clock;
 
 static GPrivate velo_zctx = G_PRIVATE_INIT((GDestroyNotify)ZSTD_freeCCtx);
 
-static guint hash32_hash(gconstpointer k)
-{
-    return ldl_he_p(k);
-}
-
-static gboolean hash32_equal(gconstpointer a, gconstpointer b)
-{
-    return !memcmp(a, b, VELO_HASH_SIZE);
-}
-
+/* A random store id is uniform already: its first bytes are its hash. */
 static guint id16_hash(gconstpointer k)
 {
     return ldl_he_p(k);
@@ -103,7 +94,8 @@ static VeloKnown *known_get(const uint8_t *id)
             g_hash_table_remove(known_stores, stalest);
         }
         k = g_new0(VeloKnown, 1);
-        k->hashes = g_hash_table_new_full(hash32_hash, hash32_equal, g_free,
+        k->hashes = g_hash_table_new_full(velo_cas_hash_hash,
+                                          velo_cas_hash_equal, g_free,
                                           NULL);
         g_hash_table_insert(known_stores, g_memdup2(id, VELO_STORE_ID_SIZE),
                             k);

@@ -60,13 +60,19 @@ static void ram_drop(BDRVVeloState *s, VeloRamEnt *e)
  * ram-size bounds the RAM tier and the fetch buffers together: in-flight
  * fetches (their buffers and reply payloads, s->buf_bytes) push the least
  * recently used extents out, so that RAM use stays within ram-size plus
- * metadata however much is being fetched.
+ * metadata however much is being fetched.  Returns whether @room more
+ * bytes (one more RAM-tier extent) now fit.
  */
-static void ram_shrink(BDRVVeloState *s, uint64_t room)
+static bool ram_shrink(BDRVVeloState *s, uint64_t room)
 {
-    while (s->ram_count &&
-           (s->ram_count * s->extent_size + s->buf_bytes + room > s->ram_size ||
-            s->ram_count + (room ? 1 : 0) > s->ram_max)) {
+    bool fits;
+
+    for (;;) {
+        fits = s->ram_count * s->extent_size + s->buf_bytes + room <=
+               s->ram_size && s->ram_count + (room ? 1 : 0) <= s->ram_max;
+        if (fits || !s->ram_count) {
+            return fits;
+        }
         ram_drop(s, QTAILQ_LAST(&s->ram_lru));
     }
 }
@@ -81,9 +87,7 @@ static void ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
     }
     e = ram_lookup(s, idx);
     if (!e) {
-        ram_shrink(s, s->extent_size);
-        if (s->ram_count * s->extent_size + s->buf_bytes + s->extent_size >
-            s->ram_size) {
+        if (!ram_shrink(s, s->extent_size)) {
             return;             /* fetches in flight use the whole budget */
         }
         e = g_new0(VeloRamEnt, 1);
@@ -110,9 +114,8 @@ static VeloBusy *busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
     qemu_co_queue_init(&b->waiters);
     if (fetch) {
         b->buf = qemu_blockalign(NULL, n * s->extent_size);
-        b->buf_bytes = n * s->extent_size;
         b->s = s;
-        s->buf_bytes += b->buf_bytes;
+        s->buf_bytes += n * s->extent_size;
         ram_shrink(s, 0);
     }
     for (i = 0; i < n; i++) {
@@ -127,7 +130,7 @@ static void busy_unref(VeloBusy *b)
 {
     if (--b->refcnt == 0) {
         if (b->s) {
-            b->s->buf_bytes -= b->buf_bytes;
+            b->s->buf_bytes -= b->n * b->s->extent_size;
         }
         qemu_vfree(b->buf);
         g_free(b);

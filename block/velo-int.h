@@ -69,8 +69,7 @@ typedef struct VeloBusy {
     bool done;
     int ret;
     uint8_t *buf;               /* n * extent_size bytes when fetching */
-    uint64_t buf_bytes;         /* counted in s->buf_bytes while it lives */
-    struct BDRVVeloState *s;    /* set when buf is */
+    struct BDRVVeloState *s;    /* set with buf: counted in s->buf_bytes */
     unsigned refcnt;
     CoQueue waiters;
 } VeloBusy;
@@ -109,7 +108,6 @@ typedef struct BDRVVeloState {
     QCryptoTLSCreds *tlscreds;  /* tls-creds (a reference), or NULL */
     char *tlshostname;          /* checked against the server's cert */
     uint64_t want_features;     /* VELO_F_* offered in HELLO */
-    char *cas_path;             /* dedup-store, or NULL */
     VeloCas *cas;               /* the host's content store (thread-safe) */
 
     /* Geometry: from the server, or the cache header when offline. */

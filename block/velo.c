@@ -287,7 +287,6 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
     if (str) {
         const char *why;
 
-        s->cas_path = g_strdup(str);
         s->cas = velo_cas_open(str, &why);
         if (!s->cas) {
             error_setg_errno(errp, errno, "velo: dedup-store '%s': %s", str,
@@ -369,7 +368,6 @@ static void velo_free_state(BDRVVeloState *s)
     g_free(s->tlshostname);
     velo_cas_close(s->cas);
     s->cas = NULL;
-    g_free(s->cas_path);
     if (s->secret) {
         memset(s->secret, 0, s->secret_len);
         g_free(s->secret);
