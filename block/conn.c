@@ -295,6 +295,8 @@ static bool velo_dispatch(BDRVVeloState *s, VeloHdr *h, uint8_t **payload,
         [VELO_MSG_MAP] = VELO_MSG_MAP_REPLY,
         [VELO_MSG_READ] = VELO_MSG_READ_REPLY,
         [VELO_MSG_PING] = VELO_MSG_PONG,
+        [VELO_MSG_WRITE] = VELO_MSG_WRITE_REPLY,
+        [VELO_MSG_FLUSH] = VELO_MSG_FLUSH_REPLY,
     };
     VeloReq *req = g_hash_table_lookup(s->reqs, &h->handle);
 
@@ -429,6 +431,7 @@ static void velo_tick(void *opaque)
     BDRVVeloState *s = opaque;
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
 
+    velo_drain_kick(s);         /* retries a failed pass, after reconnects */
     if (s->handshaking && now - s->conn_start_ns > VELO_HANDSHAKE_NS) {
         trace_velo_conn_timeout(s, "handshake");
         s->timeout_reason = "no answer to the handshake within 10 s";
@@ -676,4 +679,58 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
     *payload = req.payload;
     *len = req.hdr.length;
     return 0;
+}
+
+void coroutine_fn velo_co_req_send(BDRVVeloState *s, VeloReq *req,
+                                   uint16_t type, const uint8_t *buf,
+                                   size_t len)
+{
+    QIOChannel *used = NULL;
+    int ret;
+
+    *req = (VeloReq) { .type = type, .co = qemu_coroutine_self() };
+    while (s->connected && s->inflight >= s->max_inflight) {
+        qemu_co_queue_wait(&s->slot_wait, NULL);
+    }
+    if (!s->connected) {
+        req->done = true;
+        req->ret = -ENOTCONN;
+        return;
+    }
+    req->handle = s->next_handle++;
+    if (g_hash_table_size(s->reqs) == 0) {
+        s->last_rx_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    }
+    s->inflight++;
+    g_hash_table_insert(s->reqs, &req->handle, req);
+    trace_velo_request(s, velo_msg_name(type), req->handle);
+    ret = velo_co_send(s, type, req->handle, buf, len, &used, NULL);
+    if (ret < 0 && !req->done && used) {
+        qio_channel_shutdown(used, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+    if (used) {
+        object_unref(OBJECT(used));
+    }
+    /* On failure the drop (or a reply) still ends the request. */
+}
+
+int coroutine_fn velo_co_req_wait(BDRVVeloState *s, VeloReq *req,
+                                  Error **errp)
+{
+    while (!req->done) {
+        req->waiting = true;
+        qemu_coroutine_yield();
+        req->waiting = false;
+    }
+    if (req->ret == -ECONNRESET || req->ret == -ENOTCONN) {
+        error_setg(errp, "connection to the velo server lost: %s",
+                   s->last_error ? s->last_error : "?");
+    } else if (req->ret < 0) {
+        error_setg(errp, "velo server refused %s: %s",
+                   velo_msg_name(req->type),
+                   req->errmsg ? req->errmsg : strerror(-req->ret));
+    }
+    g_free(req->errmsg);
+    req->errmsg = NULL;
+    return req->ret;
 }

@@ -145,9 +145,8 @@ static int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
     return ret;
 }
 
-static int coroutine_fn velo_co_send(VeloClient *c, uint16_t type,
-                                     uint64_t handle, uint32_t status,
-                                     void *payload, size_t len)
+int coroutine_fn velo_co_send(VeloClient *c, uint16_t type, uint64_t handle,
+                              uint32_t status, void *payload, size_t len)
 {
     uint8_t hdr[VELO_HDR_SIZE];
     VeloHdr h = {
@@ -162,7 +161,7 @@ static int coroutine_fn velo_co_send(VeloClient *c, uint16_t type,
     return velo_co_sendv(c, iov, len ? 2 : 1);
 }
 
-static int coroutine_fn G_GNUC_PRINTF(4, 5)
+int coroutine_fn G_GNUC_PRINTF(4, 5)
 velo_co_error(VeloClient *c, uint64_t handle, VeloStatus status,
               const char *fmt, ...)
 {
@@ -321,6 +320,26 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
     qemu_vfree(data);
 }
 
+void velo_client_req_start(VeloClient *c, uint64_t charge)
+{
+    c->nb_requests++;
+    c->inflight_bytes += charge;
+}
+
+void velo_client_req_done(VeloClient *c, uint64_t charge)
+{
+    c->nb_requests--;
+    c->inflight_bytes -= charge;
+    if (c->parked == VELO_PARK_SLOT ||
+        (c->parked == VELO_PARK_EXIT && c->nb_requests == 0)) {
+        c->parked = VELO_PARK_NONE;
+        aio_co_wake(c->reader);
+    }
+    if (c->exp->quiescing && c->nb_requests == 0) {
+        aio_wait_kick();
+    }
+}
+
 static void coroutine_fn velo_req_co(void *opaque)
 {
     g_autofree VeloReq *req = opaque;
@@ -331,17 +350,7 @@ static void coroutine_fn velo_req_co(void *opaque)
     } else {
         velo_co_read_extents(c, req);
     }
-
-    c->nb_requests--;
-    c->inflight_bytes -= req->charge;
-    if (c->parked == VELO_PARK_SLOT ||
-        (c->parked == VELO_PARK_EXIT && c->nb_requests == 0)) {
-        c->parked = VELO_PARK_NONE;
-        aio_co_wake(c->reader);
-    }
-    if (c->exp->quiescing && c->nb_requests == 0) {
-        aio_wait_kick();
-    }
+    velo_client_req_done(c, req->charge);
 }
 
 /* Decode a MAP or READ (payload @p) and start a coroutine for it. */
@@ -386,8 +395,7 @@ static void coroutine_fn velo_co_start_request(VeloClient *c, VeloHdr *h,
         .c = c, .type = h->type, .handle = h->handle, .r = r,
         .charge = h->type == VELO_MSG_READ ? r.length : VELO_EXP_MAX_PAYLOAD,
     };
-    c->nb_requests++;
-    c->inflight_bytes += req->charge;
+    velo_client_req_start(c, req->charge);
     aio_co_enter(exp->common.ctx, qemu_coroutine_create(velo_req_co, req));
 }
 
@@ -490,6 +498,9 @@ static const char *coroutine_fn velo_co_handshake(VeloClient *c)
     if (!exp->dedup) {
         c->features &= ~VELO_F_HASH;
     }
+    if (!exp->writable) {
+        c->features &= ~VELO_F_WRITE;
+    }
     memcpy(c->store_id, hello->store_id, VELO_STORE_ID_SIZE);
     trace_velo_export_handshake(c, exp->name, version, hello->features);
 
@@ -507,6 +518,61 @@ static const char *coroutine_fn velo_co_handshake(VeloClient *c)
     if (velo_co_send(c, VELO_MSG_HELLO_REPLY, h.handle, VELO_OK, rep,
                      sizeof(rep)) < 0) {
         return "connection lost sending HELLO_REPLY";
+    }
+    return NULL;
+}
+
+/*
+ * WRITE or FLUSH: refused without feature WRITE (the payload is skipped),
+ * else handed to export-write.c.  Returns why the connection must end, or
+ * NULL.
+ */
+static const char *coroutine_fn velo_co_serve_write(VeloClient *c, VeloHdr *h)
+{
+    bool flush = h->type == VELO_MSG_FLUSH;
+    uint8_t *payload;
+
+    trace_velo_export_request(c, velo_msg_name(h->type), h->handle, 0,
+                              h->length);
+    if (!(c->features & VELO_F_WRITE)) {
+        if (velo_co_skip(c, h->length) < 0) {
+            return "connection lost in a request";
+        }
+        velo_co_error(c, h->handle, c->exp->writable ? VELO_E_NOTSUP
+                                                     : VELO_E_PERM,
+                      "%s refused: %s", velo_msg_name(h->type),
+                      c->exp->writable ? "feature WRITE was not negotiated"
+                                       : "the export is read-only");
+        return NULL;
+    }
+    if (flush ? h->length != VELO_FLUSH_SIZE
+              : h->length < VELO_WRITE_HDR_SIZE) {
+        velo_co_error(c, h->handle, VELO_E_PROTO, "%s payload of %u bytes",
+                      velo_msg_name(h->type), h->length);
+        return "bad request length";
+    }
+    payload = g_try_malloc(h->length);
+    if (!payload) {
+        velo_co_error(c, h->handle, VELO_E_PROTO, "out of memory");
+        return "out of memory for a WRITE";
+    }
+    if (velo_co_read(c, payload, h->length) < 0) {
+        g_free(payload);
+        return "connection lost in a request";
+    }
+    while (c->exp->quiescing && !c->closing) {
+        c->parked = VELO_PARK_QUIESCE;
+        qemu_coroutine_yield();
+    }
+    if (c->closing) {
+        g_free(payload);
+        return "closed by the server";
+    }
+    if (flush) {
+        velo_co_flush_start(c, h, payload);
+        g_free(payload);
+    } else {
+        velo_co_write_start(c, h, payload);
     }
     return NULL;
 }
@@ -555,7 +621,6 @@ static const char *coroutine_fn velo_co_serve(VeloClient *c)
             velo_co_start_request(c, &h, p);
             break;
         case VELO_MSG_PING:
-        case VELO_MSG_FLUSH:
         case VELO_MSG_DISCONNECT:
             if (h.length) {
                 velo_co_error(c, h.handle, VELO_E_PROTO,
@@ -566,20 +631,15 @@ static const char *coroutine_fn velo_co_serve(VeloClient *c)
                                       0, 0);
             if (h.type == VELO_MSG_DISCONNECT) {
                 return "client sent DISCONNECT";
-            } else if (h.type == VELO_MSG_PING) {
-                velo_co_send(c, VELO_MSG_PONG, h.handle, VELO_OK, NULL, 0);
-            } else {
-                velo_co_error(c, h.handle, VELO_E_NOTSUP,
-                              "FLUSH is not supported (no WRITE feature)");
             }
+            velo_co_send(c, VELO_MSG_PONG, h.handle, VELO_OK, NULL, 0);
             break;
         case VELO_MSG_WRITE:
-            trace_velo_export_request(c, "WRITE", h.handle, 0, h.length);
-            if (velo_co_skip(c, h.length) < 0) {
-                return "connection lost in a request";
+        case VELO_MSG_FLUSH:
+            why = velo_co_serve_write(c, &h);
+            if (why) {
+                return why;
             }
-            velo_co_error(c, h.handle, VELO_E_NOTSUP,
-                          "WRITE is not supported (no WRITE feature)");
             break;
         default:
             velo_co_error(c, h.handle, VELO_E_PROTO,

@@ -29,7 +29,7 @@
 /* What a client gets in HELLO_REPLY. */
 #define VELO_EXP_MAX_PAYLOAD    ((4u << 20) + 4096)
 #define VELO_EXP_MAX_INFLIGHT   64
-#define VELO_EXP_FEATURES       (VELO_F_ZSTD | VELO_F_HASH)
+#define VELO_EXP_FEATURES       (VELO_F_ZSTD | VELO_F_HASH | VELO_F_WRITE)
 #define VELO_EXP_DEFAULT_ZLEVEL 3
 
 /* Server-side limits. */
@@ -62,6 +62,22 @@ typedef struct VeloExport {
 
     /* The node is drained: start no request. */
     bool quiescing;
+
+    /*
+     * Journal writes (export-write.c), in the export's AioContext.  Only
+     * with writable=on, which needs a write-state file.
+     */
+    char *wst_path;                     /* the write-state file */
+    int wst_fd;
+    uint64_t wst_gen;                   /* generation of the newest slot */
+    uint64_t wst_epoch;                 /* epoch recorded in the file */
+    bool wst_saving;                    /* a state write is under way */
+    uint64_t epoch;                     /* newest writer epoch seen */
+    uint64_t next_seq;                  /* next WRITE seq accepted */
+    uint64_t applied_seq;               /* writes up to here are applied */
+    uint64_t durable_seq;               /* ... and up to here flushed */
+    uint64_t bytes_written;
+    CoQueue apply_wait;                 /* writes waiting for their turn */
 } VeloExport;
 
 /* All fields are main-thread only. */
@@ -135,6 +151,38 @@ void velo_client_new(VeloListener *l, QIOChannelSocket *sioc);
  * frees itself.  Idempotent.  Call with the client's AioContext held.
  */
 void velo_client_close(VeloClient *c);
+
+/* Send one frame / an ERROR frame (the connection closes on failure). */
+int coroutine_fn velo_co_send(VeloClient *c, uint16_t type, uint64_t handle,
+                              uint32_t status, void *payload, size_t len);
+int coroutine_fn G_GNUC_PRINTF(4, 5)
+velo_co_error(VeloClient *c, uint64_t handle, VeloStatus status,
+              const char *fmt, ...);
+
+/*
+ * Count a request coroutine of @c that holds @charge bytes of buffers,
+ * and the end of it (wakes the reader and a drain that waits).
+ */
+void velo_client_req_start(VeloClient *c, uint64_t charge);
+void velo_client_req_done(VeloClient *c, uint64_t charge);
+
+/* --- export-write.c: journal writes (feature WRITE) -------------------- */
+
+/* Load (or start) the write-state file at @path. */
+int velo_exp_write_open(VeloExport *exp, const char *path, Error **errp);
+void velo_exp_write_close(VeloExport *exp);
+
+/*
+ * Check a WRITE (payload @payload of h->length bytes, handed over) against
+ * the epoch and sequence, and start applying it in a request coroutine.
+ * Runs in the reader, in frame order.
+ */
+void coroutine_fn velo_co_write_start(VeloClient *c, VeloHdr *h,
+                                      uint8_t *payload);
+
+/* Start a FLUSH (8-byte payload @payload). */
+void coroutine_fn velo_co_flush_start(VeloClient *c, VeloHdr *h,
+                                      const uint8_t *payload);
 
 /* --- export-encode.c: encoding of READ replies -------------------------- */
 

@@ -347,6 +347,28 @@ static int velo_exp_create(BlockExport *blk_exp, BlockExportOptions *opts,
     exp->disk_size = size;
     velo_exp_disk_id(exp, blk_bs(blk));
     QLIST_INIT(&exp->clients);
+    exp->wst_fd = -1;
+    if (exp->writable) {
+        if (!vo->has_write_state) {
+            error_setg(errp, "velo export '%s': writable=on needs "
+                       "write-state=FILE, where the origin records the "
+                       "journal writes it has applied", name);
+            ret = -EINVAL;
+        } else {
+            ret = velo_exp_write_open(exp, vo->write_state, errp);
+        }
+    } else if (vo->has_write_state) {
+        error_setg(errp, "velo export '%s': write-state needs writable=on",
+                   name);
+        ret = -EINVAL;
+    }
+    if (ret < 0) {
+        velo_exp_write_close(exp);
+        g_free(exp->name);
+        exp->name = NULL;
+        velo_listener_update(l);        /* closes it if it serves no one */
+        return ret;
+    }
 
     /* We quiesce ourselves; queued requests would keep drains waiting. */
     blk_set_disable_request_queuing(blk, true);
@@ -394,6 +416,7 @@ static void velo_exp_delete(BlockExport *blk_exp)
     blk_remove_aio_context_notifier(blk, velo_exp_attached, velo_exp_detach,
                                     exp);
     blk_set_disable_request_queuing(blk, false);
+    velo_exp_write_close(exp);
     g_free(exp->name);
 }
 

@@ -599,7 +599,7 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
     return 0;
 }
 
-/* --- writing (cloud-persist) -------------------------------------------- */
+/* --- writing ------------------------------------------------------------ */
 
 /* Give @buf the current content of extent @idx (for read-modify-write). */
 static int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
@@ -638,10 +638,8 @@ static int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
     }
 }
 
-/* Write @qiov (or zeros if NULL) at [offset, offset+bytes). */
-static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
-                                      int64_t bytes, QEMUIOVector *qiov,
-                                      BdrvRequestFlags flags)
+int coroutine_fn velo_co_write_cache(BDRVVeloState *s, int64_t offset,
+                                     int64_t bytes, QEMUIOVector *qiov)
 {
     uint64_t first = offset >> s->map->extent_shift;
     uint64_t last = (offset + bytes - 1) >> s->map->extent_shift;
@@ -650,11 +648,6 @@ static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
     uint64_t idx;
     int ret = 0;
 
-    if (s->write_mode == VELO_WRITE_MODE_READ_ONLY) {
-        qemu_vfree(buf);
-        return -EROFS;
-    }
-    qemu_co_mutex_lock(&s->write_mutex);
     for (idx = first; idx <= last && ret == 0; idx++) {
         uint64_t ext_start = idx << s->map->extent_shift;
         uint32_t ext_len = velo_extmap_extent_len(s->map, idx);
@@ -687,11 +680,44 @@ static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
         busy_finish(s, b);
         qoff += hi - lo;
     }
+    qemu_vfree(buf);
+    return ret;
+}
+
+/*
+ * Write @qiov (or zeros if NULL) at [offset, offset+bytes).  In write-back
+ * the journal gets the write first (in records of at most
+ * VELO_JREC_MAX_DATA bytes, waiting for room while it is full), then the
+ * cache file.
+ */
+static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
+                                      int64_t bytes, QEMUIOVector *qiov,
+                                      BdrvRequestFlags flags)
+{
+    bool journal = s->write_mode == VELO_WRITE_MODE_WRITE_BACK;
+    int64_t pos;
+    int ret = 0;
+
+    if (s->write_mode == VELO_WRITE_MODE_READ_ONLY) {
+        return -EROFS;
+    }
+    qemu_co_mutex_lock(&s->write_mutex);
+    for (pos = 0; journal && pos < bytes && ret == 0;
+         pos += VELO_JREC_MAX_DATA) {
+        uint32_t n = MIN(bytes - pos, VELO_JREC_MAX_DATA);
+        ret = velo_co_journal_append(s, qiov ? VELO_JREC_WRITE : VELO_JREC_ZERO,
+                                     offset + pos, n, qiov, pos);
+    }
+    if (ret == 0) {
+        ret = velo_co_write_cache(s, offset, bytes, qiov);
+    }
+    if (ret == 0 && journal) {
+        s->jrn->cache_done_seq = s->jrn->next_seq - 1;
+    }
     if (ret == 0 && (flags & BDRV_REQ_FUA)) {
-        ret = velo_cache_flush(s);
+        ret = journal ? velo_co_journal_flush(s) : velo_cache_flush(s);
     }
     qemu_co_mutex_unlock(&s->write_mutex);
-    qemu_vfree(buf);
     return ret;
 }
 

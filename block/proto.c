@@ -46,6 +46,8 @@ static const struct {
     [VELO_E_SHUTDOWN] = { "SHUTDOWN", ESHUTDOWN },
     [VELO_E_VERSION] = { "VERSION", EPROTONOSUPPORT },
     [VELO_E_PERM] = { "PERM", EPERM },
+    [VELO_E_SEQ] = { "SEQ", EILSEQ },
+    [VELO_E_STALE] = { "STALE", ESTALE },
 };
 
 const char *velo_msg_name(unsigned type)
@@ -469,4 +471,105 @@ int velo_chunk_next(const uint8_t *p, size_t len, size_t *pos,
     *pos += VELO_CHUNK_HDR_SIZE + c->payload_length;
     *next += c->length;
     return 1;
+}
+
+/* --- writes ------------------------------------------------------------ */
+
+/* WRITE prefix: epoch 0, seq 8, offset 16, length 24, flags 28. */
+void velo_write_req_encode(uint8_t *buf, const VeloWrite *w)
+{
+    velo_put64(buf, w->epoch);
+    velo_put64(buf + 8, w->seq);
+    velo_put64(buf + 16, w->offset);
+    velo_put32(buf + 24, w->length);
+    velo_put32(buf + 28, w->flags);
+}
+
+bool velo_write_req_decode(const uint8_t *p, size_t len, uint64_t disk_size,
+                           uint32_t max_payload, VeloWrite *w,
+                           const char **why)
+{
+    if (len < VELO_WRITE_HDR_SIZE) {
+        return fail(why, "WRITE payload too short");
+    }
+    w->epoch = velo_get64(p);
+    w->seq = velo_get64(p + 8);
+    w->offset = velo_get64(p + 16);
+    w->length = velo_get32(p + 24);
+    w->flags = velo_get32(p + 28);
+    if (w->epoch == 0 || w->seq == 0) {
+        return fail(why, "WRITE with a zero epoch or sequence number");
+    }
+    if (w->flags) {
+        return fail(why, "WRITE with unknown flags");
+    }
+    if (w->length == 0 || max_payload < VELO_WRITE_OVERHEAD ||
+        w->length > max_payload - VELO_WRITE_OVERHEAD) {
+        return fail(why, "WRITE length zero or over the payload limit");
+    }
+    if (w->offset > disk_size || w->length > disk_size - w->offset) {
+        return fail(why, "WRITE beyond the end of the disk");
+    }
+    return true;
+}
+
+/* WRITE_REPLY: result 0, reserved 4, next seq 8. */
+void velo_write_reply_encode(uint8_t *buf, const VeloWriteReply *r)
+{
+    velo_put32(buf, r->result);
+    velo_put32(buf + 4, 0);
+    velo_put64(buf + 8, r->next_seq);
+}
+
+bool velo_write_reply_decode(const uint8_t *p, size_t len, uint64_t seq,
+                             VeloWriteReply *r, const char **why)
+{
+    if (len != VELO_WRITE_REPLY_SIZE) {
+        return fail(why, "WRITE_REPLY of the wrong size");
+    }
+    r->result = velo_get32(p);
+    r->next_seq = velo_get64(p + 8);
+    if (r->result > VELO_WRITE_DUPLICATE) {
+        return fail(why, "WRITE_REPLY with an unknown result");
+    }
+    if (r->next_seq <= seq) {
+        return fail(why, "WRITE_REPLY does not move past the write");
+    }
+    return true;
+}
+
+void velo_flush_req_encode(uint8_t *buf, uint64_t epoch)
+{
+    velo_put64(buf, epoch);
+}
+
+bool velo_flush_req_decode(const uint8_t *p, size_t len, uint64_t *epoch,
+                           const char **why)
+{
+    if (len != VELO_FLUSH_SIZE) {
+        return fail(why, "FLUSH payload of the wrong size");
+    }
+    *epoch = velo_get64(p);
+    if (*epoch == 0) {
+        return fail(why, "FLUSH with a zero epoch");
+    }
+    return true;
+}
+
+/* FLUSH_REPLY: durable seq 0, epoch 8. */
+void velo_flush_reply_encode(uint8_t *buf, const VeloFlushReply *r)
+{
+    velo_put64(buf, r->durable_seq);
+    velo_put64(buf + 8, r->epoch);
+}
+
+bool velo_flush_reply_decode(const uint8_t *p, size_t len, VeloFlushReply *r,
+                             const char **why)
+{
+    if (len != VELO_FLUSH_REPLY_SIZE) {
+        return fail(why, "FLUSH_REPLY of the wrong size");
+    }
+    r->durable_seq = velo_get64(p);
+    r->epoch = velo_get64(p + 8);
+    return true;
 }

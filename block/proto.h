@@ -64,6 +64,8 @@ typedef enum VeloStatus {
     VELO_E_SHUTDOWN = 8,
     VELO_E_VERSION = 9,
     VELO_E_PERM = 10,
+    VELO_E_SEQ = 11,
+    VELO_E_STALE = 12,
     VELO_E__MAX,
 } VeloStatus;
 
@@ -130,6 +132,35 @@ typedef struct VeloRange {
 /* READ flags. */
 #define VELO_READ_NO_REF        1u      /* send payloads, never REF chunks */
 #define VELO_READ_KNOWN_FLAGS   VELO_READ_NO_REF
+
+/* WRITE request prefix (then chunks covering [offset, offset + length)). */
+#define VELO_WRITE_HDR_SIZE     32
+#define VELO_WRITE_REPLY_SIZE   16
+#define VELO_FLUSH_SIZE         8
+#define VELO_FLUSH_REPLY_SIZE   16
+#define VELO_WRITE_OVERHEAD     (VELO_WRITE_HDR_SIZE + VELO_CHUNK_HDR_SIZE)
+
+typedef struct VeloWrite {
+    uint64_t epoch;                     /* the writer's epoch */
+    uint64_t seq;                       /* journal sequence number, >= 1 */
+    uint64_t offset;
+    uint32_t length;
+    uint32_t flags;                     /* none defined: 0 */
+} VeloWrite;
+
+/* WRITE_REPLY results. */
+#define VELO_WRITE_APPLIED      0       /* written now */
+#define VELO_WRITE_DUPLICATE    1       /* seq was already applied: ignored */
+
+typedef struct VeloWriteReply {
+    uint32_t result;                    /* VELO_WRITE_* */
+    uint64_t next_seq;                  /* the seq the server expects next */
+} VeloWriteReply;
+
+typedef struct VeloFlushReply {
+    uint64_t durable_seq;               /* every seq up to this is durable */
+    uint64_t epoch;                     /* the newest epoch the server saw */
+} VeloFlushReply;
 
 typedef struct VeloMapEntry {
     uint64_t offset;
@@ -255,5 +286,35 @@ void velo_chunk_hdr_encode(uint8_t *buf, uint64_t offset, uint32_t length,
 int velo_chunk_next(const uint8_t *p, size_t len, size_t *pos,
                     const VeloRange *req, uint64_t *next, uint64_t features,
                     VeloChunk *c, const char **why);
+
+/* --- proto.c: writes (feature WRITE) ------------------------------------ */
+
+/* Encode the WRITE prefix (VELO_WRITE_HDR_SIZE bytes); chunks follow. */
+void velo_write_req_encode(uint8_t *buf, const VeloWrite *w);
+
+/*
+ * Decode the WRITE prefix: seq and epoch non-zero, length in 1 ..
+ * @max_payload - VELO_WRITE_OVERHEAD, the range inside @disk_size, no
+ * unknown flags.  The chunks after it are checked with velo_chunk_next()
+ * against the range.
+ */
+bool velo_write_req_decode(const uint8_t *p, size_t len, uint64_t disk_size,
+                           uint32_t max_payload, VeloWrite *w,
+                           const char **why);
+
+void velo_write_reply_encode(uint8_t *buf, const VeloWriteReply *r);
+
+/* Decode a WRITE_REPLY to a WRITE of @seq: next_seq must be past @seq. */
+bool velo_write_reply_decode(const uint8_t *p, size_t len, uint64_t seq,
+                             VeloWriteReply *r, const char **why);
+
+/* FLUSH carries the writer's epoch (8 bytes). */
+void velo_flush_req_encode(uint8_t *buf, uint64_t epoch);
+bool velo_flush_req_decode(const uint8_t *p, size_t len, uint64_t *epoch,
+                           const char **why);
+
+void velo_flush_reply_encode(uint8_t *buf, const VeloFlushReply *r);
+bool velo_flush_reply_decode(const uint8_t *p, size_t len, VeloFlushReply *r,
+                             const char **why);
 
 #endif

@@ -23,6 +23,7 @@
 #include "cachefmt.h"
 #include "cas.h"
 #include "atrest.h"
+#include "journal.h"
 
 /* Silence on a busy connection: send PING at the first, drop at the second. */
 #define VELO_STALL_PING_NS      (5 * NANOSECONDS_PER_SECOND)
@@ -80,6 +81,49 @@ typedef struct VeloRamEnt {
     uint8_t *data;
     QTAILQ_ENTRY(VeloRamEnt) lru;   /* head = most recently used */
 } VeloRamEnt;
+
+/* A live journal record (journal-io.c): appended, not yet drained. */
+typedef struct VeloJEnt {
+    uint64_t seq;
+    uint64_t off;               /* ring offset */
+    uint64_t size;              /* ring bytes */
+    uint64_t time_ns;           /* when it was appended (wall clock) */
+    uint16_t type;              /* VELO_JREC_WRITE or _ZERO */
+    uint64_t offset;            /* guest range */
+    uint32_t length;
+} VeloJEnt;
+
+/* The write journal and its drain (journal-io.c, drain.c). */
+typedef struct VeloJournal {
+    BdrvChild *child;
+    VeloJournalSb sb;           /* as last written (head, epoch, cache_seq) */
+    CoMutex sb_lock;            /* Protects writing the superblock. */
+    VeloJRing ring;
+    GQueue ents;                /* VeloJEnt *, oldest first */
+    uint64_t next_seq;          /* of the next record appended */
+    uint64_t cache_done_seq;    /* records up to here are in the cache file */
+    uint64_t live_bytes;        /* guest bytes in live records */
+    CoQueue space_wait;         /* appenders waiting for room (throttled) */
+    bool failed;                /* an append failed: no more writes */
+
+    /* Drain. */
+    QEMUBH *bh;                 /* starts a drain pass when there is work */
+    bool pass_running;
+    bool fenced;                /* the origin saw a newer epoch: stopped */
+    bool origin_known;          /* origin's durable seq checked this session */
+    uint64_t origin_durable;    /* what its last FLUSH_REPLY said */
+    char *last_error;           /* why the last pass failed */
+    int64_t retry_ns;           /* no pass before this (after a failure) */
+    bool drain_requested;       /* velo-drain ran since the last empty */
+
+    /* Statistics. */
+    uint64_t bytes_appended, bytes_drained, records_drained;
+    uint64_t wire_drained;      /* WRITE payload bytes sent */
+    uint64_t throttled;         /* appends that had to wait for room */
+    uint64_t throttle_ns;
+    uint64_t rate;              /* drain rate, bytes/s (moving average) */
+    int64_t rate_ns;            /* when rate was last updated */
+} VeloJournal;
 
 typedef struct VeloStats {
     uint64_t bytes_fetched, bytes_fetched_raw, bytes_wire;
@@ -178,6 +222,9 @@ typedef struct BDRVVeloState {
     uint64_t nonce_ctr;         /* next nonce counter in this open epoch */
     struct ZSTD_CCtx_s *cache_zcctx;    /* with VELO_CACHE_F_ZSTD */
 
+    /* Write-back journal (journal-io.c, drain.c), or NULL. */
+    VeloJournal *jrn;
+
     VeloStats stats;
 } BDRVVeloState;
 
@@ -220,6 +267,20 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
                                  const uint8_t *req, size_t req_len,
                                  uint8_t **payload, uint32_t *len,
                                  Error **errp);
+
+/*
+ * Pipelined requests (the journal drain): send @req now, in call order,
+ * and collect its reply later with velo_co_req_wait().  Neither waits for
+ * a reconnect nor resends: a lost connection fails the request.  After
+ * velo_co_req_send() returns, velo_co_req_wait() must be called; the reply
+ * payload is then in req->payload (g_free it), its length in
+ * req->hdr.length.
+ */
+void coroutine_fn velo_co_req_send(BDRVVeloState *s, VeloReq *req,
+                                   uint16_t type, const uint8_t *buf,
+                                   size_t len);
+int coroutine_fn velo_co_req_wait(BDRVVeloState *s, VeloReq *req,
+                                  Error **errp);
 
 /* Park the connection manager for a drain, and let it go again. */
 void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s);
@@ -310,6 +371,78 @@ int coroutine_fn velo_co_pwritev(BlockDriverState *bs, int64_t offset,
                                  BdrvRequestFlags flags);
 int coroutine_fn velo_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                                        int64_t bytes, BdrvRequestFlags flags);
+
+/*
+ * Apply a guest write to the cache file and the RAM tier only (no journal):
+ * @qiov holds @bytes bytes, or NULL for zeros.  The caller holds
+ * write_mutex.  Used by the write path and by journal replay.
+ */
+int coroutine_fn velo_co_write_cache(BDRVVeloState *s, int64_t offset,
+                                     int64_t bytes, QEMUIOVector *qiov);
+
+/* --- journal-io.c: the journal child ------------------------------------ */
+
+/*
+ * Load the journal of s->jrn->child (formatting an empty node; @writable:
+ * bump the epoch), and find its live records.  @origin_seq is the origin's
+ * durable seq, where a new journal starts (UINT64_MAX: unknown, then an
+ * empty node is refused), @origin_epoch its newest writer epoch.
+ */
+int coroutine_fn velo_co_journal_load(BDRVVeloState *s, bool writable,
+                                      uint64_t origin_seq, uint64_t origin_epoch,
+                                      Error **errp);
+
+/* Replay records after sb.cache_seq into the cache file (after a crash). */
+int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, Error **errp);
+
+/*
+ * Append a record of a guest write (@qiov from @qoff, or NULL for ZERO) of
+ * at most VELO_JREC_MAX_DATA bytes.  Waits for room while the journal is
+ * full (throttling).  The caller holds write_mutex.
+ */
+int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
+                                        uint64_t offset, uint32_t length,
+                                        QEMUIOVector *qiov, size_t qoff);
+
+/* Read record @e (header and data, e->size bytes) into @buf and check it. */
+int coroutine_fn velo_co_journal_read(BDRVVeloState *s, const VeloJEnt *e,
+                                      uint8_t *buf);
+
+/* Drop records up to @upto (drained) and note the new head. */
+int coroutine_fn velo_co_journal_advance(BDRVVeloState *s, uint64_t upto);
+
+/* Guest flush in write-back: journal, then cache file, then cache_seq. */
+int coroutine_fn velo_co_journal_flush(BDRVVeloState *s);
+
+uint64_t velo_journal_used(VeloJournal *j);
+void velo_journal_free(BDRVVeloState *s);
+
+/* --- writeback.c: journal glue ------------------------------------------ */
+
+/* Open the optional 'journal' child (write-back needs it). */
+int velo_journal_open_child(BlockDriverState *bs, QDict *options,
+                            Error **errp);
+
+/* At open: ask the origin, load the journal, replay it after a crash. */
+int coroutine_fn velo_co_journal_start(BDRVVeloState *s, Error **errp);
+
+void velo_journal_stats(BDRVVeloState *s, BlockStatsSpecificVelo *v);
+VeloJournalInfo *velo_journal_info(BDRVVeloState *s);
+
+/* --- drain.c: draining the journal to the origin ------------------------- */
+
+/* Whether the drain should run in the current write mode. */
+bool velo_drain_enabled(BDRVVeloState *s);
+
+/* Schedule a drain pass if there is work and none is running. */
+void velo_drain_kick(BDRVVeloState *s);
+
+void velo_drain_attach(BDRVVeloState *s, AioContext *ctx);
+void velo_drain_detach(BDRVVeloState *s);
+
+/* Ask the origin for its durable seq and epoch (a FLUSH that changes nothing). */
+int coroutine_fn velo_co_origin_state(BDRVVeloState *s, uint64_t *seq,
+                                      uint64_t *epoch, Error **errp);
 
 /* --- dedup.c: the content store side of a fetch ------------------------ */
 

@@ -58,7 +58,7 @@ static QemuOptsList velo_runtime_opts = {
         { .name = "max-inflight", .type = QEMU_OPT_NUMBER,
           .help = "Most fetch requests in flight" },
         { .name = "write-mode", .type = QEMU_OPT_STRING,
-          .help = "read-only or cloud-persist" },
+          .help = "read-only, cloud-persist or write-back" },
         { .name = "reconnect-delay", .type = QEMU_OPT_NUMBER,
           .help = "Seconds I/O waits for a lost server before failing" },
         { .name = "open-timeout", .type = QEMU_OPT_NUMBER,
@@ -271,7 +271,8 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
                                     VELO_WRITE_MODE_CLOUD_PERSIST, &local_err);
     if (local_err) {
         error_propagate_prepend(errp, local_err, "velo: bad write-mode "
-                                "(use read-only or cloud-persist): ");
+                                "(use read-only, cloud-persist or "
+                                "write-back): ");
         goto out;
     }
     if (s->readahead_max > 256 * MiB) {
@@ -281,8 +282,8 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
     if (!velo_parse_tls(s, opts, errp)) {
         goto out;
     }
-    s->want_features = qemu_opt_get_bool(opts, "compress", true) ?
-                       VELO_F_ZSTD : 0;
+    s->want_features = (qemu_opt_get_bool(opts, "compress", true) ?
+                        VELO_F_ZSTD : 0) | VELO_F_WRITE;
     str = qemu_opt_get(opts, "dedup-store");
     if (str) {
         const char *why;
@@ -342,6 +343,15 @@ static void coroutine_fn velo_open_map_entry(void *opaque)
     aio_wait_kick();
 }
 
+static void coroutine_fn velo_open_journal_entry(void *opaque)
+{
+    VeloOpenCo *o = opaque;
+
+    o->ret = velo_co_journal_start(o->s, &o->err);
+    o->done = true;
+    aio_wait_kick();
+}
+
 static void velo_run_co(BlockDriverState *bs, CoroutineEntry *entry,
                         VeloOpenCo *o)
 {
@@ -352,6 +362,7 @@ static void velo_run_co(BlockDriverState *bs, CoroutineEntry *entry,
 
 static void velo_free_state(BDRVVeloState *s)
 {
+    velo_drain_detach(s);
     velo_profile_close(s);
     velo_conn_stop(s);
     velo_fetch_cleanup(s);
@@ -368,6 +379,7 @@ static void velo_free_state(BDRVVeloState *s)
     g_free(s->tlshostname);
     velo_cas_close(s->cas);
     s->cas = NULL;
+    velo_journal_free(s);
     if (s->secret) {
         memset(s->secret, 0, s->secret_len);
         g_free(s->secret);
@@ -398,6 +410,11 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
         if (ret < 0) {
             goto fail;
         }
+    }
+
+    ret = velo_journal_open_child(bs, options, errp);
+    if (ret < 0) {
+        goto fail;
     }
 
     velo_conn_start(s);
@@ -432,6 +449,15 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
             ret = o.ret;
             goto fail;
         }
+    }
+    if (s->jrn) {
+        velo_run_co(bs, velo_open_journal_entry, &o);
+        if (o.ret < 0) {
+            error_propagate(errp, o.err);
+            ret = o.ret;
+            goto fail;
+        }
+        velo_drain_attach(s, s->ctx);
     }
     velo_profile_start(s);
     bs->supported_write_flags = BDRV_REQ_FUA;
@@ -485,7 +511,9 @@ static int coroutine_fn velo_co_block_status(BlockDriverState *bs,
 
 static int coroutine_fn velo_co_flush(BlockDriverState *bs)
 {
-    return velo_cache_flush(bs->opaque);
+    BDRVVeloState *s = bs->opaque;
+
+    return s->jrn ? velo_co_journal_flush(s) : velo_cache_flush(s);
 }
 
 static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
@@ -521,17 +549,21 @@ static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
     v->reconnects = s->stats.reconnects;
     v->connected = s->connected;
     velo_profile_stats(s, v);
+    velo_journal_stats(s, v);
     return st;
 }
 
 /*
- * blockdev-reopen may change write-mode at run time (read-only <->
- * cloud-persist); every other velo option must stay as it is.  An omitted
+ * blockdev-reopen may change write-mode at run time (read-only,
+ * cloud-persist, write-back: the latter needs the journal child, and
+ * switching to it starts the drain, away from it pauses it); every other
+ * velo option must stay as it is.  An omitted
  * write-mode means the default, as for any reopened option.
  */
 static int velo_reopen_prepare(BDRVReopenState *state,
                                BlockReopenQueue *queue, Error **errp)
 {
+    BDRVVeloState *s = state->bs->opaque;
     const char *str = qdict_get_try_str(state->options, "write-mode");
     Error *local_err = NULL;
     VeloWriteMode mode;
@@ -540,13 +572,18 @@ static int velo_reopen_prepare(BDRVReopenState *state,
                            VELO_WRITE_MODE_CLOUD_PERSIST, &local_err);
     if (local_err) {
         error_propagate_prepend(errp, local_err, "velo: bad write-mode "
-                                "(use read-only or cloud-persist): ");
+                                "(use read-only, cloud-persist or "
+                                "write-back): ");
         return -EINVAL;
     }
-    if (mode == VELO_WRITE_MODE_CLOUD_PERSIST &&
-        !(state->flags & BDRV_O_RDWR)) {
-        error_setg(errp, "velo: write-mode=cloud-persist needs "
-                   "read-only=off");
+    if (mode != VELO_WRITE_MODE_READ_ONLY && !(state->flags & BDRV_O_RDWR)) {
+        error_setg(errp, "velo: write-mode=%s needs read-only=off",
+                   VeloWriteMode_str(mode));
+        return -EINVAL;
+    }
+    if (mode == VELO_WRITE_MODE_WRITE_BACK && !s->jrn) {
+        error_setg(errp, "velo: write-mode=write-back needs a journal node "
+                   "(option journal), given when the node is opened");
         return -EINVAL;
     }
     if (mode == VELO_WRITE_MODE_READ_ONLY && (state->flags & BDRV_O_RDWR)) {
@@ -565,6 +602,7 @@ static void velo_reopen_commit(BDRVReopenState *state)
 
     s->write_mode = *(VeloWriteMode *)state->opaque;
     trace_velo_write_mode(s, VeloWriteMode_str(s->write_mode));
+    velo_drain_kick(s);
     g_free(state->opaque);
     state->opaque = NULL;
 }
@@ -581,6 +619,7 @@ static void velo_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
 
     velo_conn_attach(s, ctx);
     velo_profile_attach(s, ctx);
+    velo_drain_attach(s, ctx);
 }
 
 static void coroutine_fn velo_co_drain_begin(BlockDriverState *bs)
@@ -592,10 +631,12 @@ static void coroutine_fn velo_co_drain_end(BlockDriverState *bs)
 {
     velo_conn_drain_end(bs->opaque);
     velo_profile_kick(bs->opaque);
+    velo_drain_kick(bs->opaque);
 }
 
 static void velo_detach_aio_context(BlockDriverState *bs)
 {
+    velo_drain_detach(bs->opaque);
     velo_profile_detach(bs->opaque);
     velo_conn_detach(bs->opaque);
 }
@@ -629,6 +670,7 @@ static const char *const velo_strong_runtime_opts[] = {
     .bdrv_detach_aio_context    = velo_detach_aio_context,      \
     .bdrv_co_drain_begin        = velo_co_drain_begin,          \
     .bdrv_co_drain_end          = velo_co_drain_end,            \
+    .bdrv_child_perm            = bdrv_default_perms,           \
     .strong_runtime_opts        = velo_strong_runtime_opts
 
 static BlockDriver bdrv_velo = {

@@ -1,0 +1,359 @@
+/*
+ * Velo journal drain: sends the write-back journal to the origin (the velo
+ * export) in sequence order, and frees journal space once the origin has
+ * made the records durable.
+ *
+ * A drain pass is a coroutine started by a bottom half when there are live
+ * records, the mode is write-back, the node is connected and not drained.
+ * It takes up to VELO_DRAIN_BATCH bytes of records from the head, reads
+ * them back from the journal node (checking their CRCs), compresses them
+ * in a worker thread, sends them all as pipelined WRITEs (epoch, seq), and
+ * then a FLUSH; the FLUSH_REPLY's durable seq moves the journal head.  On
+ * any failure the pass ends and the next one, a second later, starts again
+ * from the head: the origin answers what it already has as DUPLICATE, so
+ * resending is harmless.  A STALE answer means another node took the disk
+ * over: the drain stops for good (fenced) and says so in the stats.
+ *
+ * A pass holds the node's in-flight counter, so a drain of the node waits
+ * for it; it starts nothing while the node is drained or closing.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/memalign.h"
+#include "block/block_int.h"
+#include "block/thread-pool.h"
+#include <zstd.h>
+#include "velo-int.h"
+#include "trace.h"
+
+#define VELO_DRAIN_BATCH        (8u << 20)      /* guest bytes per pass */
+#define VELO_DRAIN_MAX_RECORDS  64
+#define VELO_DRAIN_RETRY_NS     (1 * NANOSECONDS_PER_SECOND)
+#define VELO_DRAIN_ZLEVEL       1
+
+bool velo_drain_enabled(BDRVVeloState *s)
+{
+    return s->jrn && s->write_mode == VELO_WRITE_MODE_WRITE_BACK;
+}
+
+/* One record of a pass: its frame and its request. */
+typedef struct VeloDrainRec {
+    VeloJEnt *e;
+    uint8_t *rec;               /* the record read back (header + data) */
+    uint8_t *frame;             /* WRITE payload */
+    size_t frame_len;
+    VeloReq req;
+} VeloDrainRec;
+
+typedef struct VeloDrainJob {
+    VeloDrainRec *r;
+    unsigned n;
+    uint64_t epoch;
+    bool compress;
+} VeloDrainJob;
+
+/* Build the WRITE frames (worker thread: compression takes CPU time). */
+static int velo_drain_encode_worker(void *opaque)
+{
+    VeloDrainJob *job = opaque;
+    ZSTD_CCtx *cctx = job->compress ? ZSTD_createCCtx() : NULL;
+    unsigned i;
+
+    for (i = 0; i < job->n; i++) {
+        VeloDrainRec *d = &job->r[i];
+        VeloJEnt *e = d->e;
+        VeloWrite w = {
+            .epoch = job->epoch, .seq = e->seq, .offset = e->offset,
+            .length = e->length,
+        };
+        const uint8_t *data = d->rec + VELO_JREC_HDR_SIZE;
+        size_t bound = cctx ? ZSTD_compressBound(e->length) : e->length;
+        unsigned enc = VELO_ENC_RAW;
+        size_t plen = e->length;
+
+        d->frame = g_malloc(VELO_WRITE_OVERHEAD + MAX(bound, e->length));
+        velo_write_req_encode(d->frame, &w);
+        if (e->type == VELO_JREC_ZERO) {
+            enc = VELO_ENC_ZERO;
+            plen = 0;
+        } else {
+            size_t z = 0;
+            if (cctx) {
+                z = ZSTD_compressCCtx(cctx, d->frame + VELO_WRITE_OVERHEAD,
+                                      bound, data, e->length,
+                                      VELO_DRAIN_ZLEVEL);
+            }
+            if (cctx && !ZSTD_isError(z) &&
+                z < e->length - e->length / 16) {
+                enc = VELO_ENC_ZSTD;
+                plen = z;
+            } else {
+                memcpy(d->frame + VELO_WRITE_OVERHEAD, data, e->length);
+            }
+        }
+        velo_chunk_hdr_encode(d->frame + VELO_WRITE_HDR_SIZE, e->offset,
+                              e->length, enc, plen);
+        d->frame_len = VELO_WRITE_OVERHEAD + plen;
+    }
+    ZSTD_freeCCtx(cctx);
+    return 0;
+}
+
+static void velo_drain_set_error(BDRVVeloState *s, Error *err)
+{
+    VeloJournal *j = s->jrn;
+
+    g_free(j->last_error);
+    j->last_error = g_strdup(error_get_pretty(err));
+    trace_velo_drain_error(s, j->last_error);
+    error_free(err);
+}
+
+int coroutine_fn velo_co_origin_state(BDRVVeloState *s, uint64_t *seq,
+                                      uint64_t *epoch, Error **errp)
+{
+    uint8_t req[VELO_FLUSH_SIZE];
+    g_autofree uint8_t *payload = NULL;
+    VeloFlushReply r;
+    const char *why;
+    uint32_t len;
+    int ret;
+
+    if (!(s->features & VELO_F_WRITE)) {
+        error_setg(errp, "velo export '%s' does not accept writes (give it "
+                   "writable=on and write-state=FILE)", s->export_name);
+        return -EROFS;
+    }
+    /* The highest epoch: a FLUSH never adopts it, so this only asks. */
+    velo_flush_req_encode(req, UINT64_MAX);
+    ret = velo_co_request(s, VELO_MSG_FLUSH, req, sizeof(req), &payload,
+                          &len, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!velo_flush_reply_decode(payload, len, &r, &why)) {
+        error_setg(errp, "velo server sent a bad FLUSH_REPLY: %s", why);
+        return -EPROTO;
+    }
+    *seq = r.durable_seq;
+    *epoch = r.epoch;
+    return 0;
+}
+
+/* Send the records of @d, then FLUSH; returns the durable seq or -errno. */
+static int64_t coroutine_fn velo_co_drain_send(BDRVVeloState *s,
+                                               VeloDrainRec *d, unsigned n,
+                                               Error **errp)
+{
+    VeloJournal *j = s->jrn;
+    uint8_t freq[VELO_FLUSH_SIZE];
+    VeloReq flush;
+    VeloFlushReply fr;
+    Error *err = NULL;
+    const char *why;
+    int ret = 0, r;
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        velo_co_req_send(s, &d[i].req, VELO_MSG_WRITE, d[i].frame,
+                         d[i].frame_len);
+        j->wire_drained += d[i].frame_len;
+    }
+    for (i = 0; i < n; i++) {
+        VeloWriteReply wr;
+        r = velo_co_req_wait(s, &d[i].req, ret < 0 ? NULL : &err);
+        if (r == 0 && !velo_write_reply_decode(d[i].req.payload,
+                                               d[i].req.hdr.length,
+                                               d[i].e->seq, &wr, &why)) {
+            error_setg(&err, "velo server sent a bad WRITE_REPLY: %s", why);
+            r = -EPROTO;
+        }
+        g_free(d[i].req.payload);
+        if (r < 0 && ret == 0) {
+            ret = r;
+            error_propagate_prepend(errp, err, "record %" PRIu64 ": ",
+                                    d[i].e->seq);
+            err = NULL;
+        }
+        error_free(err);
+        err = NULL;
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    velo_flush_req_encode(freq, j->sb.epoch);
+    velo_co_req_send(s, &flush, VELO_MSG_FLUSH, freq, sizeof(freq));
+    ret = velo_co_req_wait(s, &flush, errp);
+    if (ret == 0 && !velo_flush_reply_decode(flush.payload, flush.hdr.length,
+                                             &fr, &why)) {
+        error_setg(errp, "velo server sent a bad FLUSH_REPLY: %s", why);
+        ret = -EPROTO;
+    }
+    g_free(flush.payload);
+    return ret < 0 ? ret : (int64_t)fr.durable_seq;
+}
+
+static void coroutine_fn velo_drain_pass(void *opaque)
+{
+    BDRVVeloState *s = opaque;
+    VeloJournal *j = s->jrn;
+    g_autofree VeloDrainRec *d = g_new0(VeloDrainRec, VELO_DRAIN_MAX_RECORDS);
+    VeloDrainJob job = { .r = d, .epoch = j->sb.epoch };
+    uint64_t bytes = 0, first_seq = 0;
+    int64_t t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), durable;
+    Error *err = NULL;
+    unsigned n = 0, i;
+    GList *l;
+    int ret = 0;
+
+    job.compress = (s->features & VELO_F_ZSTD) != 0;
+    if (!j->origin_known) {
+        uint64_t oepoch;
+        ret = velo_co_origin_state(s, &j->origin_durable, &oepoch, &err);
+        if (ret == 0 && oepoch > j->sb.epoch) {
+            error_setg(&err, "the origin has seen writer epoch %" PRIu64
+                       ", newer than this journal's %" PRIu64 ": the disk "
+                       "was taken over elsewhere; draining stops",
+                       oepoch, j->sb.epoch);
+            j->fenced = true;
+            ret = -ESTALE;
+        }
+        if (ret == 0 && j->ents.head &&
+            j->origin_durable + 1 < ((VeloJEnt *)j->ents.head->data)->seq) {
+            error_setg(&err, "the origin has applied writes up to seq %"
+                       PRIu64 " only, but this journal starts at %" PRIu64
+                       ": the origin lost writes (was its write-state file "
+                       "replaced?); draining stops", j->origin_durable,
+                       ((VeloJEnt *)j->ents.head->data)->seq);
+            j->fenced = true;
+            ret = -EILSEQ;
+        }
+        j->origin_known = ret == 0;
+        if (ret < 0) {
+            goto out;
+        }
+    }
+
+    for (l = j->ents.head; l && n < VELO_DRAIN_MAX_RECORDS &&
+         (n == 0 || bytes < VELO_DRAIN_BATCH); l = l->next) {
+        d[n].e = l->data;
+        bytes += d[n].e->length;
+        n++;
+    }
+    if (n == 0) {
+        goto out;
+    }
+    first_seq = d[0].e->seq;
+    for (i = 0; i < n; i++) {
+        d[i].rec = qemu_blockalign(j->child->bs, d[i].e->size);
+        ret = velo_co_journal_read(s, d[i].e, d[i].rec);
+        if (ret < 0) {
+            error_setg_errno(&err, -ret, "cannot read back journal record %"
+                             PRIu64 " from node '%s'", d[i].e->seq,
+                             bdrv_get_node_name(j->child->bs));
+            n = i + 1;
+            goto out;
+        }
+    }
+    job.n = n;
+    thread_pool_submit_co(aio_get_thread_pool(s->ctx),
+                          velo_drain_encode_worker, &job);
+    durable = velo_co_drain_send(s, d, n, &err);
+    if (durable < 0) {
+        ret = durable;
+        if (ret == -ESTALE) {
+            j->fenced = true;
+        }
+        goto out;
+    }
+    if ((uint64_t)durable >= first_seq) {
+        uint64_t upto = MIN((uint64_t)durable, d[n - 1].e->seq), done = 0;
+        int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        for (i = 0; i < n && d[i].e->seq <= upto; i++) {
+            done += d[i].e->length;
+        }
+        j->bytes_drained += done;
+        j->records_drained += upto - first_seq + 1;
+        if (now > t0) {
+            uint64_t r = done * NANOSECONDS_PER_SECOND / (now - t0);
+            j->rate = j->rate ? (j->rate * 3 + r) / 4 : r;
+        }
+        j->rate_ns = now;
+        trace_velo_drain_pass(s, first_seq, upto, done, now - t0);
+        /* d[].e point into the queue: done with them before advancing. */
+        for (i = 0; i < n; i++) {
+            d[i].e = NULL;
+        }
+        ret = velo_co_journal_advance(s, upto);
+        if (ret < 0) {
+            error_setg_errno(&err, -ret, "cannot write the superblock of "
+                             "journal node '%s'",
+                             bdrv_get_node_name(j->child->bs));
+        }
+    }
+
+out:
+    for (i = 0; i < n; i++) {
+        qemu_vfree(d[i].rec);
+        g_free(d[i].frame);
+    }
+    if (ret < 0) {
+        if (!err) {
+            error_setg_errno(&err, -ret, "drain failed");
+        }
+        velo_drain_set_error(s, err);
+        j->origin_known = false;
+        j->retry_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+                      VELO_DRAIN_RETRY_NS;
+    } else {
+        g_free(j->last_error);
+        j->last_error = NULL;
+    }
+    j->pass_running = false;
+    if (ret == 0) {
+        velo_drain_kick(s);
+    }
+    bdrv_dec_in_flight(s->bs);
+}
+
+static void velo_drain_bh(void *opaque)
+{
+    BDRVVeloState *s = opaque;
+    VeloJournal *j = s->jrn;
+
+    if (!velo_drain_enabled(s) || j->pass_running || j->fenced ||
+        g_queue_is_empty(&j->ents) || !s->connected || s->drained ||
+        s->closing ||
+        qemu_clock_get_ns(QEMU_CLOCK_REALTIME) < j->retry_ns) {
+        return;
+    }
+    j->pass_running = true;
+    bdrv_inc_in_flight(s->bs);
+    aio_co_enter(s->ctx, qemu_coroutine_create(velo_drain_pass, s));
+}
+
+void velo_drain_kick(BDRVVeloState *s)
+{
+    if (s->jrn && s->jrn->bh && !s->jrn->pass_running) {
+        qemu_bh_schedule(s->jrn->bh);
+    }
+}
+
+void velo_drain_attach(BDRVVeloState *s, AioContext *ctx)
+{
+    if (s->jrn && !s->jrn->bh) {
+        s->jrn->bh = aio_bh_new(ctx, velo_drain_bh, s);
+        velo_drain_kick(s);
+    }
+}
+
+void velo_drain_detach(BDRVVeloState *s)
+{
+    if (s->jrn && s->jrn->bh) {
+        qemu_bh_delete(s->jrn->bh);
+        s->jrn->bh = NULL;
+    }
+}

@@ -1,0 +1,440 @@
+/*
+ * Velo write journal I/O: the journal child node of a velo node (any block
+ * node), in the format of journal.h.  Loading (format, scan, epoch bump),
+ * appending guest writes, reading records back for the drain, moving the
+ * head, and replaying records into the cache file after a crash.
+ *
+ * Ordering: a guest write is appended here before it goes to the cache
+ * file, and both finish before the write completes.  So after a kill -9
+ * the cache file never holds a write the journal lacks; records after
+ * sb.cache_seq are replayed into it when the node is opened again.  A guest
+ * flush flushes the journal, then the cache file, then notes cache_seq.
+ *
+ * Each open of a writable node bumps the epoch (written and flushed before
+ * the first append), which fences every earlier writer of the disk at the
+ * origin and tells this session's records from stale ones left in the
+ * ring: along the ring, epochs never decrease.
+ *
+ * All of it runs in the node's AioContext.  Superblock writes are
+ * serialized by j->sb_lock.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/memalign.h"
+#include "block/block_int.h"
+#include "velo-int.h"
+#include "trace.h"
+
+static int64_t velo_now_ns(void)
+{
+    return qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+}
+
+/* Write the superblock from j->sb (next generation, the other slot). */
+static int coroutine_fn velo_co_jsb_save(BDRVVeloState *s, bool flush)
+{
+    VeloJournal *j = s->jrn;
+    uint8_t *buf = qemu_blockalign(j->child->bs, VELO_JSB_SLOT);
+    int ret;
+
+    qemu_co_mutex_lock(&j->sb_lock);
+    j->sb.gen++;
+    memset(buf, 0, VELO_JSB_SLOT);
+    velo_jsb_encode(buf, &j->sb);
+    ret = bdrv_co_pwrite(j->child, (j->sb.gen & 1) * VELO_JSB_SLOT,
+                         VELO_JSB_SLOT, buf, 0);
+    if (ret == 0 && flush) {
+        ret = bdrv_co_flush(j->child->bs);
+    }
+    qemu_co_mutex_unlock(&j->sb_lock);
+    qemu_vfree(buf);
+    return ret;
+}
+
+/* Track a live record (appended or found by the scan). */
+static void velo_jent_push(VeloJournal *j, const VeloJRec *r, uint64_t off,
+                           uint64_t size)
+{
+    VeloJEnt *e = g_new(VeloJEnt, 1);
+
+    *e = (VeloJEnt) {
+        .seq = r->seq, .off = off, .size = size, .time_ns = r->time_ns,
+        .type = r->type, .offset = r->offset, .length = r->length,
+    };
+    g_queue_push_tail(&j->ents, e);
+    j->live_bytes += r->length;
+}
+
+/* Read the record header at @off into @r; false if it is not one. */
+static bool coroutine_fn velo_co_jrec_peek(BDRVVeloState *s, uint64_t off,
+                                           uint8_t *buf, VeloJRec *r)
+{
+    VeloJournal *j = s->jrn;
+    const char *why;
+
+    if (bdrv_co_pread(j->child, off, VELO_JREC_ALIGN, buf, 0) < 0) {
+        return false;
+    }
+    return velo_jrec_decode(buf, s->disk_size, r, &why);
+}
+
+/*
+ * Find the live records: from the head, while each record continues the
+ * sequence, its epoch does not go back, and its data checks out.
+ */
+static int coroutine_fn velo_co_journal_scan(BDRVVeloState *s)
+{
+    VeloJournal *j = s->jrn;
+    uint64_t off = j->sb.head_off, seq = j->sb.head_seq, epoch = 0;
+    uint8_t *buf = qemu_blockalign(j->child->bs,
+                                   velo_jrec_size(VELO_JREC_MAX_DATA));
+    bool wrapped = false;
+    VeloJRec r;
+
+    for (;;) {
+        uint64_t size;
+
+        if (!velo_co_jrec_peek(s, off, buf, &r) || r.seq != seq ||
+            r.epoch < epoch || r.epoch > j->sb.epoch) {
+            break;
+        }
+        if (r.type == VELO_JREC_WRAP) {
+            if (off == VELO_JRING_START || wrapped) {
+                break;
+            }
+            wrapped = true;
+            off = VELO_JRING_START;
+            continue;
+        }
+        size = velo_jrec_size(velo_jrec_data_len(&r));
+        if (off + size > j->ring.end ||
+            bdrv_co_pread(j->child, off, size, buf, 0) < 0 ||
+            !velo_jrec_check_data(&r, buf + VELO_JREC_HDR_SIZE)) {
+            break;
+        }
+        velo_jent_push(j, &r, off, size);
+        epoch = r.epoch;
+        seq++;
+        off = velo_jring_next(&j->ring, off, size);
+        if (off == VELO_JRING_START) {
+            wrapped = true;
+        }
+        if (off == j->sb.head_off) {
+            break;              /* went round: cannot happen, but be safe */
+        }
+    }
+    qemu_vfree(buf);
+    j->ring.tail = off;
+    j->next_seq = seq;
+    j->cache_done_seq = seq - 1;
+    return 0;
+}
+
+int coroutine_fn velo_co_journal_load(BDRVVeloState *s, bool writable,
+                                      uint64_t origin_seq, uint64_t origin_epoch,
+                                      Error **errp)
+{
+    VeloJournal *j = s->jrn;
+    BlockDriverState *jbs = j->child->bs;
+    uint8_t *buf = qemu_blockalign(jbs, 2 * VELO_JSB_SLOT);
+    int64_t len = bdrv_getlength(jbs);
+    const char *why = NULL;
+    int ret, i;
+
+    if (len < 0) {
+        error_setg_errno(errp, -len, "velo: cannot get the size of journal "
+                         "node '%s'", bdrv_get_node_name(jbs));
+        ret = len;
+        goto out;
+    }
+    ret = bdrv_co_pread(j->child, 0, 2 * VELO_JSB_SLOT, buf, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "velo: cannot read journal node '%s'",
+                         bdrv_get_node_name(jbs));
+        goto out;
+    }
+    if (velo_jsb_pick(buf, buf + VELO_JSB_SLOT, &j->sb, &why) < 0) {
+        for (i = 0; i < 2 * VELO_JSB_SLOT && !buf[i]; i++) {
+            /* all zeros: a new journal */
+        }
+        if (i < 2 * VELO_JSB_SLOT) {
+            error_setg(errp, "velo: journal node '%s' holds something that "
+                       "is not a velo journal (%s); give an empty node",
+                       bdrv_get_node_name(jbs), why);
+            ret = -EINVAL;
+            goto out;
+        }
+        if (!writable) {
+            error_setg(errp, "velo: journal node '%s' is empty and the node "
+                       "is read-only", bdrv_get_node_name(jbs));
+            ret = -EINVAL;
+            goto out;
+        }
+        if (origin_seq == UINT64_MAX) {
+            error_setg(errp, "velo: journal node '%s' is new and the server "
+                       "is unreachable; a new journal starts from the "
+                       "origin's state, so connect first",
+                       bdrv_get_node_name(jbs));
+            ret = -ENOTCONN;
+            goto out;
+        }
+        if (len < VELO_JOURNAL_MIN_SIZE) {
+            error_setg(errp, "velo: journal node '%s' has %" PRId64 " bytes; "
+                       "a journal needs at least %u", bdrv_get_node_name(jbs),
+                       len, (unsigned)VELO_JOURNAL_MIN_SIZE);
+            ret = -EINVAL;
+            goto out;
+        }
+        j->sb = (VeloJournalSb) {
+            .disk_size = s->disk_size,
+            .ring_end = QEMU_ALIGN_DOWN(len, VELO_JREC_ALIGN),
+            .epoch = origin_epoch,  /* bumped below: fences older writers */
+            .head_off = VELO_JRING_START,
+            .head_seq = origin_seq + 1,
+            .cache_seq = origin_seq,
+        };
+        memcpy(j->sb.disk_id, s->disk_id, sizeof(j->sb.disk_id));
+        trace_velo_journal_format(s, j->sb.ring_end);
+    } else if (memcmp(j->sb.disk_id, s->disk_id, sizeof(s->disk_id)) ||
+               j->sb.disk_size != s->disk_size) {
+        error_setg(errp, "velo: journal node '%s' belongs to another disk",
+                   bdrv_get_node_name(jbs));
+        ret = -EINVAL;
+        goto out;
+    } else if (j->sb.ring_end > len) {
+        error_setg(errp, "velo: journal node '%s' is shorter (%" PRId64
+                   " bytes) than its journal (%" PRIu64 ")",
+                   bdrv_get_node_name(jbs), len, j->sb.ring_end);
+        ret = -EINVAL;
+        goto out;
+    }
+    j->ring = (VeloJRing) {
+        .end = j->sb.ring_end, .head = j->sb.head_off,
+        .tail = j->sb.head_off,
+    };
+    ret = velo_co_journal_scan(s);
+    if (ret == 0 && writable) {
+        j->sb.epoch++;
+        ret = velo_co_jsb_save(s, true);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "velo: cannot write journal node "
+                             "'%s'", bdrv_get_node_name(jbs));
+        }
+    }
+    trace_velo_journal_load(s, j->sb.epoch, j->sb.head_seq, j->next_seq,
+                            velo_jring_used(&j->ring));
+out:
+    qemu_vfree(buf);
+    return ret;
+}
+
+uint64_t velo_journal_used(VeloJournal *j)
+{
+    return velo_jring_used(&j->ring);
+}
+
+int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
+                                        uint64_t offset, uint32_t length,
+                                        QEMUIOVector *qiov, size_t qoff)
+{
+    VeloJournal *j = s->jrn;
+    VeloJRec r = {
+        .type = type, .epoch = j->sb.epoch, .seq = j->next_seq,
+        .offset = offset, .length = length, .time_ns = velo_now_ns(),
+    };
+    uint32_t dlen = velo_jrec_data_len(&r);
+    uint64_t size = velo_jrec_size(dlen), off, old_tail;
+    int64_t t0 = 0;
+    uint8_t *buf;
+    bool wrap;
+    int ret;
+
+    if (j->failed) {
+        return -EIO;
+    }
+    buf = qemu_try_blockalign(j->child->bs, size);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    memset(buf + VELO_JREC_HDR_SIZE + dlen, 0,
+           size - VELO_JREC_HDR_SIZE - dlen);
+    if (dlen) {
+        qemu_iovec_to_buf(qiov, qoff, buf + VELO_JREC_HDR_SIZE, dlen);
+        r.data_crc = velo_cache_crc(buf + VELO_JREC_HDR_SIZE, dlen);
+    }
+    velo_jrec_encode(buf, &r);
+
+    /* Throttle: no room until the drain frees some. */
+    for (;;) {
+        old_tail = j->ring.tail;
+        off = velo_jring_reserve(&j->ring, size, &wrap);
+        if (off) {
+            break;
+        }
+        if (!t0) {
+            t0 = velo_now_ns();
+            j->throttled++;
+            trace_velo_journal_throttle(s, velo_jring_used(&j->ring), size);
+        }
+        qemu_co_queue_wait(&j->space_wait, NULL);
+        if (j->failed) {
+            qemu_vfree(buf);
+            return -EIO;
+        }
+    }
+    if (t0) {
+        j->throttle_ns += velo_now_ns() - t0;
+    }
+    if (wrap) {
+        uint8_t *w = qemu_blockalign(j->child->bs, VELO_JREC_ALIGN);
+        VeloJRec wr = {
+            .type = VELO_JREC_WRAP, .epoch = r.epoch, .seq = r.seq,
+            .time_ns = r.time_ns,
+        };
+        memset(w, 0, VELO_JREC_ALIGN);
+        velo_jrec_encode(w, &wr);
+        ret = bdrv_co_pwrite(j->child, old_tail, VELO_JREC_ALIGN, w, 0);
+        qemu_vfree(w);
+        if (ret < 0) {
+            goto fail;
+        }
+    }
+    ret = bdrv_co_pwrite(j->child, off, size, buf, 0);
+    if (ret < 0) {
+        goto fail;
+    }
+    qemu_vfree(buf);
+    velo_jent_push(j, &r, off, size);
+    j->next_seq++;
+    j->bytes_appended += length;
+    trace_velo_journal_append(s, r.seq, offset, length, off);
+    velo_drain_kick(s);
+    return 0;
+
+fail:
+    /* The ring no longer tells where the next record goes: stop here. */
+    qemu_vfree(buf);
+    j->failed = true;
+    qemu_co_queue_restart_all(&j->space_wait);
+    error_report("velo: cannot write journal node '%s': %s; guest writes "
+                 "fail from now on", bdrv_get_node_name(j->child->bs),
+                 strerror(-ret));
+    return ret;
+}
+
+int coroutine_fn velo_co_journal_read(BDRVVeloState *s, const VeloJEnt *e,
+                                      uint8_t *buf)
+{
+    VeloJournal *j = s->jrn;
+    const char *why;
+    VeloJRec r;
+    int ret;
+
+    ret = bdrv_co_pread(j->child, e->off, e->size, buf, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!velo_jrec_decode(buf, s->disk_size, &r, &why) || r.seq != e->seq ||
+        !velo_jrec_check_data(&r, buf + VELO_JREC_HDR_SIZE)) {
+        return -EILSEQ;
+    }
+    return 0;
+}
+
+int coroutine_fn velo_co_journal_advance(BDRVVeloState *s, uint64_t upto)
+{
+    VeloJournal *j = s->jrn;
+    VeloJEnt *e;
+    bool moved = false;
+
+    while ((e = g_queue_peek_head(&j->ents)) && e->seq <= upto) {
+        g_queue_pop_head(&j->ents);
+        j->ring.head = velo_jring_next(&j->ring, e->off, e->size);
+        j->sb.head_off = j->ring.head;
+        j->sb.head_seq = e->seq + 1;
+        j->live_bytes -= e->length;
+        g_free(e);
+        moved = true;
+    }
+    if (!moved) {
+        return 0;
+    }
+    qemu_co_queue_restart_all(&j->space_wait);
+    return velo_co_jsb_save(s, false);
+}
+
+int coroutine_fn velo_co_journal_flush(BDRVVeloState *s)
+{
+    VeloJournal *j = s->jrn;
+    uint64_t done = j->cache_done_seq;
+    int ret;
+
+    ret = bdrv_co_flush(j->child->bs);
+    if (ret == 0) {
+        ret = velo_cache_flush(s);
+    }
+    if (ret == 0 && done > j->sb.cache_seq) {
+        j->sb.cache_seq = done;
+        ret = velo_co_jsb_save(s, false);
+    }
+    return ret;
+}
+
+int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, Error **errp)
+{
+    VeloJournal *j = s->jrn;
+    uint8_t *buf = qemu_blockalign(j->child->bs,
+                                   velo_jrec_size(VELO_JREC_MAX_DATA));
+    uint64_t n = 0;
+    GList *l;
+    int ret = 0;
+
+    for (l = j->ents.head; l && ret == 0; l = l->next) {
+        VeloJEnt *e = l->data;
+        QEMUIOVector qiov;
+
+        if (e->seq <= j->sb.cache_seq) {
+            continue;
+        }
+        ret = velo_co_journal_read(s, e, buf);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "velo: cannot read back record %"
+                             PRIu64 " of journal node '%s'", e->seq,
+                             bdrv_get_node_name(j->child->bs));
+            break;
+        }
+        qemu_iovec_init_buf(&qiov, buf + VELO_JREC_HDR_SIZE, e->length);
+        ret = velo_co_write_cache(s, e->offset, e->length,
+                                  e->type == VELO_JREC_WRITE ? &qiov : NULL);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "velo: cannot replay record %"
+                             PRIu64 " of journal node '%s' into the cache",
+                             e->seq, bdrv_get_node_name(j->child->bs));
+        }
+        n++;
+    }
+    qemu_vfree(buf);
+    if (ret == 0 && n) {
+        ret = velo_co_journal_flush(s);
+    }
+    trace_velo_journal_replay(s, n, ret);
+    return ret;
+}
+
+void velo_journal_free(BDRVVeloState *s)
+{
+    VeloJournal *j = s->jrn;
+    VeloJEnt *e;
+
+    if (!j) {
+        return;
+    }
+    while ((e = g_queue_pop_head(&j->ents))) {
+        g_free(e);
+    }
+    g_free(j->last_error);
+    g_free(j);
+    s->jrn = NULL;
+}
