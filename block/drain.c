@@ -324,6 +324,7 @@ static void velo_drain_bh(void *opaque)
     BDRVVeloState *s = opaque;
     VeloJournal *j = s->jrn;
 
+    velo_resync_kick(s);
     if (!velo_drain_enabled(s) || j->pass_running || j->fenced ||
         g_queue_is_empty(&j->ents) || !s->connected || s->drained ||
         s->closing ||
@@ -337,7 +338,7 @@ static void velo_drain_bh(void *opaque)
 
 void velo_drain_kick(BDRVVeloState *s)
 {
-    if (s->jrn && s->jrn->bh && !s->jrn->pass_running) {
+    if (s->jrn && s->jrn->bh) {
         qemu_bh_schedule(s->jrn->bh);
     }
 }

@@ -601,8 +601,7 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
 
 /* --- writing ------------------------------------------------------------ */
 
-/* Give @buf the current content of extent @idx (for read-modify-write). */
-static int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
+int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
                                                uint8_t *buf)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
@@ -702,6 +701,10 @@ static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
         return -EROFS;
     }
     qemu_co_mutex_lock(&s->write_mutex);
+    if (!journal && s->jrn) {
+        /* Isolated: the origin will need these extents on resync. */
+        ret = velo_co_resync_mark(s, offset, bytes);
+    }
     for (pos = 0; journal && pos < bytes && ret == 0;
          pos += VELO_JREC_MAX_DATA) {
         uint32_t n = MIN(bytes - pos, VELO_JREC_MAX_DATA);

@@ -53,6 +53,11 @@ static int coroutine_fn velo_co_jsb_save(BDRVVeloState *s, bool flush)
     return ret;
 }
 
+int coroutine_fn velo_co_journal_save_sb(BDRVVeloState *s)
+{
+    return velo_co_jsb_save(s, false);
+}
+
 /* Track a live record (appended or found by the scan). */
 static void velo_jent_push(VeloJournal *j, const VeloJRec *r, uint64_t off,
                            uint64_t size)
@@ -435,6 +440,7 @@ void velo_journal_free(BDRVVeloState *s)
         g_free(e);
     }
     g_free(j->last_error);
+    g_free(j->unsynced);
     g_free(j);
     s->jrn = NULL;
 }

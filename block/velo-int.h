@@ -114,7 +114,11 @@ typedef struct VeloJournal {
     uint64_t origin_durable;    /* what its last FLUSH_REPLY said */
     char *last_error;           /* why the last pass failed */
     int64_t retry_ns;           /* no pass before this (after a failure) */
-    bool drain_requested;       /* velo-drain ran since the last empty */
+
+    /* Resync after cloud-persist (writeback.c). */
+    unsigned long *unsynced;    /* extents written while isolated, or NULL:
+                                   then every pinned extent is resynced */
+    bool resync_running;
 
     /* Statistics. */
     uint64_t bytes_appended, bytes_drained, records_drained;
@@ -372,6 +376,10 @@ int coroutine_fn velo_co_pwritev(BlockDriverState *bs, int64_t offset,
 int coroutine_fn velo_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                                        int64_t bytes, BdrvRequestFlags flags);
 
+/* Give @buf the current content of extent @idx (for read-modify-write). */
+int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
+                                        uint8_t *buf);
+
 /*
  * Apply a guest write to the cache file and the RAM tier only (no journal):
  * @qiov holds @bytes bytes, or NULL for zeros.  The caller holds
@@ -411,6 +419,9 @@ int coroutine_fn velo_co_journal_read(BDRVVeloState *s, const VeloJEnt *e,
 /* Drop records up to @upto (drained) and note the new head. */
 int coroutine_fn velo_co_journal_advance(BDRVVeloState *s, uint64_t upto);
 
+/* Write the superblock (j->sb) as it is now, without a flush. */
+int coroutine_fn velo_co_journal_save_sb(BDRVVeloState *s);
+
 /* Guest flush in write-back: journal, then cache file, then cache_seq. */
 int coroutine_fn velo_co_journal_flush(BDRVVeloState *s);
 
@@ -427,6 +438,17 @@ int velo_journal_open_child(BlockDriverState *bs, QDict *options,
 int coroutine_fn velo_co_journal_start(BDRVVeloState *s, Error **errp);
 
 void velo_journal_stats(BDRVVeloState *s, BlockStatsSpecificVelo *v);
+
+/*
+ * Note a write in cloud-persist (isolated) to [@offset, +@bytes): those
+ * extents go to the journal when write-back resumes.  Persists the resync
+ * flag before the first such write.  The caller holds write_mutex.
+ */
+int coroutine_fn velo_co_resync_mark(BDRVVeloState *s, int64_t offset,
+                                     int64_t bytes);
+
+/* Start the resync coroutine if one is due (write-back, flag set). */
+void velo_resync_kick(BDRVVeloState *s);
 VeloJournalInfo *velo_journal_info(BDRVVeloState *s);
 
 /* --- drain.c: draining the journal to the origin ------------------------- */

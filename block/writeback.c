@@ -1,13 +1,25 @@
 /*
  * Velo write-back glue: opening the journal child, starting the journal
- * when the node opens (load, fencing epoch, crash replay), its statistics,
- * and the progress the velo-drain command reports.
+ * when the node opens (load, fencing epoch, crash replay), the resync of
+ * extents written while isolated (cloud-persist), its statistics, and the
+ * progress the velo-drain command reports.
+ *
+ * Resync: a write in cloud-persist on a node with a journal sets the
+ * superblock flag RESYNC (durably, with the next guest flush) and marks
+ * its extents.  Once write-back resumes, a coroutine walks the extents from
+ * sb.resync_next and appends the current content of each marked one (or,
+ * after a reopen, when the marks are gone, of each pinned one) to the
+ * journal, under write_mutex so no guest write interleaves.  Then the
+ * origin converges on the cloud view; until the walk ends it may hold a
+ * mix of old and new extents (not crash-consistent).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qmp/qdict.h"
+#include "qemu/bitmap.h"
+#include "qemu/memalign.h"
 #include "block/block_int.h"
 #include "velo-int.h"
 #include "trace.h"
@@ -76,6 +88,7 @@ int coroutine_fn velo_co_journal_start(BDRVVeloState *s, Error **errp)
 void velo_journal_stats(BDRVVeloState *s, BlockStatsSpecificVelo *v)
 {
     if (s->jrn) {
+        v->has_journal = true;
         v->journal = velo_journal_info(s);
     }
 }
@@ -121,4 +134,117 @@ VeloJournalInfo *velo_journal_info(BDRVVeloState *s)
         info->last_error = g_strdup(j->last_error);
     }
     return info;
+}
+
+/* --- resync after cloud-persist ----------------------------------------- */
+
+#define VELO_RESYNC_SAVE_EVERY  256     /* extents between cursor saves */
+
+int coroutine_fn velo_co_resync_mark(BDRVVeloState *s, int64_t offset,
+                                     int64_t bytes)
+{
+    VeloJournal *j = s->jrn;
+    uint64_t first = offset >> s->map->extent_shift;
+    uint64_t last = (offset + bytes - 1) >> s->map->extent_shift;
+    bool save = false;
+
+    if (!(j->sb.flags & VELO_JSB_F_RESYNC)) {
+        j->sb.flags |= VELO_JSB_F_RESYNC;
+        j->sb.resync_next = first;
+        g_free(j->unsynced);
+        j->unsynced = bitmap_new(s->map->n_extents);
+        save = true;
+    } else if (first < j->sb.resync_next) {
+        j->sb.resync_next = first;
+        save = true;
+    }
+    if (j->unsynced) {
+        bitmap_set(j->unsynced, first, last - first + 1);
+    }
+    return save ? velo_co_journal_save_sb(s) : 0;
+}
+
+/* Append extent @idx's content to the journal (under write_mutex). */
+static int coroutine_fn velo_co_resync_extent(BDRVVeloState *s, uint64_t idx,
+                                              uint8_t *buf)
+{
+    uint32_t len = velo_extmap_extent_len(s->map, idx);
+    uint64_t off = idx << s->map->extent_shift;
+    QEMUIOVector qiov;
+    uint32_t pos;
+    int ret;
+
+    ret = velo_co_extent_content(s, idx, buf);
+    qemu_iovec_init_buf(&qiov, buf, len);
+    for (pos = 0; ret == 0 && pos < len; pos += VELO_JREC_MAX_DATA) {
+        ret = velo_co_journal_append(s, VELO_JREC_WRITE, off + pos,
+                                     MIN(len - pos, VELO_JREC_MAX_DATA),
+                                     &qiov, pos);
+    }
+    if (ret == 0) {
+        s->jrn->cache_done_seq = s->jrn->next_seq - 1;
+    }
+    return ret;
+}
+
+static void coroutine_fn velo_resync_co(void *opaque)
+{
+    BDRVVeloState *s = opaque;
+    VeloJournal *j = s->jrn;
+    uint8_t *buf = qemu_blockalign(NULL, s->extent_size);
+    uint64_t idx, n = 0;
+    int ret = 0;
+
+    trace_velo_resync(s, j->sb.resync_next, "start");
+    while (ret == 0 && velo_drain_enabled(s) && !s->drained &&
+           !s->closing && (j->sb.flags & VELO_JSB_F_RESYNC)) {
+        qemu_co_mutex_lock(&s->write_mutex);
+        idx = j->sb.resync_next;
+        if (idx >= s->map->n_extents) {
+            j->sb.flags &= ~VELO_JSB_F_RESYNC;
+            g_free(j->unsynced);
+            j->unsynced = NULL;
+            ret = velo_co_journal_save_sb(s);
+            qemu_co_mutex_unlock(&s->write_mutex);
+            trace_velo_resync(s, n, "done");
+            break;
+        }
+        if (velo_extmap_get(s->map, idx) == VELO_EXT_DIRTY &&
+            (!j->unsynced || test_bit(idx, j->unsynced))) {
+            ret = velo_co_resync_extent(s, idx, buf);
+            n++;
+        }
+        if (ret == 0) {
+            if (j->unsynced) {
+                clear_bit(idx, j->unsynced);
+            }
+            j->sb.resync_next = idx + 1;
+            if (idx % VELO_RESYNC_SAVE_EVERY == 0) {
+                ret = velo_co_journal_save_sb(s);
+            }
+        }
+        qemu_co_mutex_unlock(&s->write_mutex);
+    }
+    if (ret < 0) {
+        g_free(j->last_error);
+        j->last_error = g_strdup_printf("resync after cloud-persist failed "
+                                        "at extent %" PRIu64 ": %s",
+                                        j->sb.resync_next, strerror(-ret));
+    }
+    qemu_vfree(buf);
+    j->resync_running = false;
+    bdrv_dec_in_flight(s->bs);
+}
+
+void velo_resync_kick(BDRVVeloState *s)
+{
+    VeloJournal *j = s->jrn;
+
+    if (!j || j->resync_running || !velo_drain_enabled(s) || s->drained ||
+        s->closing || !(j->sb.flags & VELO_JSB_F_RESYNC) || j->failed) {
+        return;
+    }
+    j->resync_running = true;
+    bdrv_inc_in_flight(s->bs);
+    aio_co_enter(s->ctx, qemu_coroutine_create(velo_resync_co, s));
 }
