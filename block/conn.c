@@ -432,6 +432,7 @@ static void velo_tick(void *opaque)
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
 
     velo_drain_kick(s);         /* retries a failed pass, after reconnects */
+    velo_jseg_tick(s);
     if (s->handshaking && now - s->conn_start_ns > VELO_HANDSHAKE_NS) {
         trace_velo_conn_timeout(s, "handshake");
         s->timeout_reason = "no answer to the handshake within 10 s";

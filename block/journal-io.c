@@ -201,6 +201,7 @@ int coroutine_fn velo_co_journal_load(BDRVVeloState *s, bool writable,
             .cache_seq = origin_seq,
         };
         memcpy(j->sb.disk_id, s->disk_id, sizeof(j->sb.disk_id));
+        j->formatted = true;
         trace_velo_journal_format(s, j->sb.ring_end);
     } else if (memcmp(j->sb.disk_id, s->disk_id, sizeof(s->disk_id)) ||
                j->sb.disk_size != s->disk_size) {

@@ -105,6 +105,7 @@ typedef struct VeloJournal {
     uint64_t live_bytes;        /* guest bytes in live records */
     CoQueue space_wait;         /* appenders waiting for room (throttled) */
     bool failed;                /* an append failed: no more writes */
+    bool formatted;             /* the node was empty: a new journal */
 
     /* Drain. */
     QEMUBH *bh;                 /* starts a drain pass when there is work */
@@ -128,6 +129,31 @@ typedef struct VeloJournal {
     uint64_t rate;              /* drain rate, bytes/s (moving average) */
     int64_t rate_ns;            /* when rate was last updated */
 } VeloJournal;
+
+/* An uploaded journal segment (jseg.c). */
+typedef struct VeloJSeg {
+    uint64_t first, last, epoch;
+} VeloJSeg;
+
+/* The objstore.* options, kept until the store can be opened. */
+typedef struct VeloJSegConfig {
+    char *backend, *path, *endpoint, *bucket, *region, *access_key;
+    char *secret_key, *ca_file;
+    bool insecure;
+} VeloJSegConfig;
+
+/* Journal segments in the object store (jseg.c, jseg-opts.c). */
+typedef struct VeloJSegState {
+    VeloJSegConfig cfg;
+    struct VeloObjStore *store; /* thread-safe; NULL without objstore */
+    char *prefix;               /* "velo/<disk id>/" */
+    uint32_t rpo_local;         /* seconds */
+    bool running;               /* an upload coroutine is under way */
+    uint64_t uploaded_seq;      /* records up to here are in the store */
+    GArray *segs;               /* VeloJSeg uploaded this session, in order */
+    uint64_t segments, bytes, recovered;
+    char *last_error;
+} VeloJSegState;
 
 typedef struct VeloStats {
     uint64_t bytes_fetched, bytes_fetched_raw, bytes_wire;
@@ -228,6 +254,7 @@ typedef struct BDRVVeloState {
 
     /* Write-back journal (journal-io.c, drain.c), or NULL. */
     VeloJournal *jrn;
+    VeloJSegState jseg;
 
     VeloStats stats;
 } BDRVVeloState;
@@ -450,6 +477,29 @@ int coroutine_fn velo_co_resync_mark(BDRVVeloState *s, int64_t offset,
 /* Start the resync coroutine if one is due (write-back, flag set). */
 void velo_resync_kick(BDRVVeloState *s);
 VeloJournalInfo *velo_journal_info(BDRVVeloState *s);
+
+/* --- jseg.c, jseg-opts.c: journal segments in the object store ---------- */
+
+struct VeloObjConfig;
+
+/* Parse objstore.* and rpo-local. */
+int velo_jseg_parse_opts(BDRVVeloState *s, QDict *options, Error **errp);
+void velo_jseg_free_config(BDRVVeloState *s);
+
+/* Open the configured store (needs s->disk_id and the journal). */
+int velo_jseg_start(BDRVVeloState *s, Error **errp);
+int velo_jseg_open(BDRVVeloState *s, const struct VeloObjConfig *cfg,
+                   uint32_t rpo_local, Error **errp);
+void velo_jseg_close(BDRVVeloState *s);
+
+/* From the 1 s tick: upload what is due, delete what is drained. */
+void velo_jseg_tick(BDRVVeloState *s);
+
+/* Age of the oldest write that exists on this host only, in ms. */
+uint64_t velo_jseg_local_only_ms(BDRVVeloState *s);
+
+/* Into a new journal: the records after the origin's, from the store. */
+int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, Error **errp);
 
 /* --- drain.c: draining the journal to the origin ------------------------- */
 

@@ -379,6 +379,8 @@ static void velo_free_state(BDRVVeloState *s)
     g_free(s->tlshostname);
     velo_cas_close(s->cas);
     s->cas = NULL;
+    velo_jseg_close(s);
+    velo_jseg_free_config(s);
     velo_journal_free(s);
     if (s->secret) {
         memset(s->secret, 0, s->secret_len);
@@ -399,6 +401,9 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
     ret = velo_parse_opts(s, options, errp);
     if (ret == 0) {
         ret = velo_profile_parse_opts(s, options, errp);
+    }
+    if (ret == 0) {
+        ret = velo_jseg_parse_opts(s, options, errp);
     }
     if (ret < 0) {
         goto fail;

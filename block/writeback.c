@@ -79,6 +79,17 @@ int coroutine_fn velo_co_journal_start(BDRVVeloState *s, Error **errp)
     if (ret < 0) {
         return ret;
     }
+    ret = velo_jseg_start(s, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (j->formatted && s->jseg.store) {
+        /* A new journal: on another host, this recovers the lost one. */
+        ret = velo_co_jseg_recover(s, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     if (writable) {
         ret = velo_co_journal_replay(s, errp);
     }
@@ -114,6 +125,19 @@ VeloJournalInfo *velo_journal_info(BDRVVeloState *s)
     info->epoch = j->sb.epoch;
     info->written_seq = j->next_seq - 1;
     info->drained_seq = j->sb.head_seq - 1;
+    info->local_only_ms = velo_jseg_local_only_ms(s);
+    if (s->jseg.store) {
+        info->has_objstore_seq = true;
+        info->objstore_seq = MAX(s->jseg.uploaded_seq, j->sb.head_seq - 1);
+        info->has_segments_uploaded = true;
+        info->segments_uploaded = s->jseg.segments;
+        info->has_recovered = true;
+        info->recovered = s->jseg.recovered;
+        if (s->jseg.last_error) {
+            info->has_objstore_error = true;
+            info->objstore_error = g_strdup(s->jseg.last_error);
+        }
+    }
     info->throttled = j->throttled;
     info->throttle_ms = j->throttle_ns / SCALE_MS;
     if (j->failed) {

@@ -1,0 +1,138 @@
+/*
+ * Velo journal segments: the node options that configure them (objstore.*
+ * and rpo-local), parsed when the node opens, and the object store opened
+ * once the disk's identity is known.  See jseg.c for what segments are.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/option.h"
+#include "crypto/secret_common.h"
+#include "block/block_int.h"
+#include "velo-int.h"
+#include "objstore.h"
+
+#define VELO_DEFAULT_RPO_LOCAL  30
+
+static QemuOptsList velo_jseg_opts = {
+    .name = "velo-objstore",
+    .head = QTAILQ_HEAD_INITIALIZER(velo_jseg_opts.head),
+    .desc = {
+        { .name = "objstore.backend", .type = QEMU_OPT_STRING,
+          .help = "Object store backend: dir or s3" },
+        { .name = "objstore.path", .type = QEMU_OPT_STRING,
+          .help = "dir: the root directory" },
+        { .name = "objstore.endpoint", .type = QEMU_OPT_STRING,
+          .help = "s3: http(s)://host[:port]" },
+        { .name = "objstore.bucket", .type = QEMU_OPT_STRING,
+          .help = "s3: the bucket" },
+        { .name = "objstore.region", .type = QEMU_OPT_STRING,
+          .help = "s3: the region (default us-east-1)" },
+        { .name = "objstore.access-key", .type = QEMU_OPT_STRING,
+          .help = "s3: the access key id" },
+        { .name = "objstore.secret-key-secret", .type = QEMU_OPT_STRING,
+          .help = "s3: ID of the secret object holding the secret key" },
+        { .name = "objstore.ca-file", .type = QEMU_OPT_STRING,
+          .help = "s3: PEM bundle of trusted CAs" },
+        { .name = "objstore.insecure", .type = QEMU_OPT_BOOL,
+          .help = "s3: skip TLS checks (tests only)" },
+        { .name = "rpo-local", .type = QEMU_OPT_NUMBER,
+          .help = "Seconds a write may exist on this host only" },
+        { /* end of list */ }
+    },
+};
+
+int velo_jseg_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
+{
+    QemuOpts *opts = qemu_opts_create(&velo_jseg_opts, NULL, 0, &error_abort);
+    VeloJSegConfig *c = &s->jseg.cfg;
+    const char *str;
+    uint64_t n;
+    int ret = -EINVAL;
+
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        goto out;
+    }
+    n = qemu_opt_get_number(opts, "rpo-local", VELO_DEFAULT_RPO_LOCAL);
+    if (n < 3 || n > 86400) {
+        error_setg(errp, "velo: rpo-local must be from 3 to 86400 s");
+        goto out;
+    }
+    s->jseg.rpo_local = n;
+    str = qemu_opt_get(opts, "objstore.backend");
+    if (!str) {
+        if (qemu_opt_get(opts, "objstore.path") ||
+            qemu_opt_get(opts, "objstore.endpoint")) {
+            error_setg(errp, "velo: objstore needs objstore.backend (dir or "
+                       "s3)");
+            goto out;
+        }
+        ret = 0;
+        goto out;
+    }
+    if (strcmp(str, "dir") && strcmp(str, "s3")) {
+        error_setg(errp, "velo: objstore.backend must be dir or s3, not "
+                   "'%s'", str);
+        goto out;
+    }
+    c->backend = g_strdup(str);
+    c->path = g_strdup(qemu_opt_get(opts, "objstore.path"));
+    c->endpoint = g_strdup(qemu_opt_get(opts, "objstore.endpoint"));
+    c->bucket = g_strdup(qemu_opt_get(opts, "objstore.bucket"));
+    c->region = g_strdup(qemu_opt_get(opts, "objstore.region"));
+    c->access_key = g_strdup(qemu_opt_get(opts, "objstore.access-key"));
+    c->ca_file = g_strdup(qemu_opt_get(opts, "objstore.ca-file"));
+    c->insecure = qemu_opt_get_bool(opts, "objstore.insecure", false);
+    str = qemu_opt_get(opts, "objstore.secret-key-secret");
+    if (str) {
+        c->secret_key = qcrypto_secret_lookup_as_utf8(str, errp);
+        if (!c->secret_key) {
+            error_prepend(errp, "velo: objstore.secret-key-secret: ");
+            goto out;
+        }
+    }
+    ret = 0;
+out:
+    qemu_opts_del(opts);
+    return ret;
+}
+
+int velo_jseg_start(BDRVVeloState *s, Error **errp)
+{
+    VeloJSegConfig *c = &s->jseg.cfg;
+    VeloObjConfig cfg = {
+        .backend = c->backend, .create = true, .path = c->path,
+        .endpoint = c->endpoint, .bucket = c->bucket, .region = c->region,
+        .access_key = c->access_key, .secret_key = c->secret_key,
+        .ca_file = c->ca_file, .insecure = c->insecure,
+    };
+
+    if (!c->backend) {
+        return 0;
+    }
+    if (!s->jrn) {
+        error_setg(errp, "velo: objstore holds journal segments: it needs a "
+                   "journal node (journal=NODE-NAME)");
+        return -EINVAL;
+    }
+    return velo_jseg_open(s, &cfg, s->jseg.rpo_local, errp);
+}
+
+void velo_jseg_free_config(BDRVVeloState *s)
+{
+    VeloJSegConfig *c = &s->jseg.cfg;
+
+    g_free(c->backend);
+    g_free(c->path);
+    g_free(c->endpoint);
+    g_free(c->bucket);
+    g_free(c->region);
+    g_free(c->access_key);
+    g_free(c->ca_file);
+    if (c->secret_key) {
+        memset(c->secret_key, 0, strlen(c->secret_key));
+        g_free(c->secret_key);
+    }
+    memset(c, 0, sizeof(*c));
+}
