@@ -16,6 +16,9 @@
  * in a worker thread.  A failed put is retried at the next tick; the stats
  * say why.  Segments whose records the origin has made durable are deleted.
  *
+ * At open, the disk's segments are listed, so that those of earlier
+ * sessions are deleted too once the origin has their records.
+ *
  * Recovery.  A new (empty) journal starts at the origin's durable seq D.
  * With an object store, the segments of the disk are listed and the
  * records D+1, D+2, ... are taken from them in order, preferring the newest
@@ -260,6 +263,13 @@ typedef struct VeloSegKey {
     char *key;
 } VeloSegKey;
 
+static gint velo_seg_last_cmp(gconstpointer a, gconstpointer b)
+{
+    const VeloJSeg *x = a, *y = b;
+
+    return x->last < y->last ? -1 : x->last > y->last;
+}
+
 static gint velo_segkey_cmp(gconstpointer a, gconstpointer b)
 {
     const VeloSegKey *x = a, *y = b;
@@ -318,7 +328,8 @@ static int coroutine_fn velo_co_jseg_apply(BDRVVeloState *s, uint8_t *buf,
     return pos == len ? 0 : 1;
 }
 
-int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, Error **errp)
+int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, bool apply,
+                                      Error **errp)
 {
     VeloJournal *j = s->jrn;
     g_autoptr(GArray) keys = g_array_new(false, true, sizeof(VeloSegKey));
@@ -341,8 +352,15 @@ int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, Error **errp)
         VeloObjInfo *o = &g_array_index(job.list->items, VeloObjInfo, i);
         VeloSegKey k = { .size = o->size };
         if (sscanf(o->key + prefix_len, "%20" SCNu64 "-%20" SCNu64 "-%20"
-                   SCNu64, &k.first, &k.last, &k.epoch) == 3 &&
-            k.first <= k.last && k.last >= next && o->size &&
+                   SCNu64, &k.first, &k.last, &k.epoch) != 3 ||
+            k.first > k.last) {
+            continue;
+        }
+        /* Every segment is deleted once the origin has its records. */
+        g_array_append_val(s->jseg.segs, ((VeloJSeg) {
+            .first = k.first, .last = k.last, .epoch = k.epoch,
+        }));
+        if (apply && k.last >= next && o->size &&
             o->size <= VELO_JSEG_MAX + VELO_JREC_ALIGN) {
             k.key = g_strdup(o->key);
             g_array_append_val(keys, k);
@@ -350,6 +368,7 @@ int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, Error **errp)
     }
     velo_obj_list_free(job.list);
     g_array_sort(keys, velo_segkey_cmp);
+    g_array_sort(s->jseg.segs, velo_seg_last_cmp);
 
     for (i = 0; i < keys->len && ret == 0; i++) {
         VeloSegKey *k = &g_array_index(keys, VeloSegKey, i);
@@ -390,6 +409,7 @@ int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, Error **errp)
         return ret;
     }
     s->jseg.recovered = n;
+    s->jseg.uploaded_seq = next - 1;    /* those are in the store already */
     trace_velo_jseg_recover(s, n, next - 1);
     return 0;
 }

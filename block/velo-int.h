@@ -498,8 +498,12 @@ void velo_jseg_tick(BDRVVeloState *s);
 /* Age of the oldest write that exists on this host only, in ms. */
 uint64_t velo_jseg_local_only_ms(BDRVVeloState *s);
 
-/* Into a new journal: the records after the origin's, from the store. */
-int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, Error **errp);
+/*
+ * List the disk's segments (to delete them once drained); with @apply (a
+ * new journal), append the records after the origin's from them.
+ */
+int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, bool apply,
+                                      Error **errp);
 
 /* --- drain.c: draining the journal to the origin ------------------------- */
 

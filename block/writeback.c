@@ -83,9 +83,9 @@ int coroutine_fn velo_co_journal_start(BDRVVeloState *s, Error **errp)
     if (ret < 0) {
         return ret;
     }
-    if (j->formatted && s->jseg.store) {
+    if (s->jseg.store) {
         /* A new journal: on another host, this recovers the lost one. */
-        ret = velo_co_jseg_recover(s, errp);
+        ret = velo_co_jseg_recover(s, j->formatted, errp);
         if (ret < 0) {
             return ret;
         }
