@@ -80,7 +80,7 @@ int coroutine_fn velo_cache_rec_read(BDRVVeloState *s, uint64_t idx,
     const char *why = NULL;
     int ret;
 
-    ret = blk_co_pread(s->cache_blk, velo_cache_data_offset(&s->chdr, idx),
+    ret = bdrv_co_pread(s->cache_child, velo_cache_data_offset(&s->chdr, idx),
                        VELO_REC_HDR_SIZE + len, rec, 0);
     if (ret < 0) {
         goto out;

@@ -1,7 +1,8 @@
 /*
  * Velo cache file: the persistent local (SSD) tier.  Layout and entry codecs
- * are in cachefmt.h; this file does the I/O, through a BlockBackend on the
- * file driver so it gets QEMU's AIO, locking and flush semantics.
+ * are in cachefmt.h; this file does the I/O, through the node's cache child:
+ * a file node on cache.file (QEMU's AIO, locking and flush semantics), or
+ * any block node named by cache-node.
  *
  * Crash safety (kill -9 at any moment, and power loss up to the last flush):
  *   - a clean extent's data is written before the CACHED entry vouching for
@@ -31,7 +32,12 @@
 #include "velo-int.h"
 #include "trace.h"
 
-static int velo_cache_create(BDRVVeloState *s, Error **errp)
+/*
+ * Initialise the cache in an empty child: a 0-byte file, or (cache-node)
+ * a node of @cur_size bytes whose header area reads as zeros.
+ */
+static int velo_cache_create(BDRVVeloState *s, int64_t cur_size,
+                             Error **errp)
 {
     uint8_t *hdr = qemu_blockalign(NULL, VELO_CACHE_HDR_SIZE);
     int ret;
@@ -48,20 +54,20 @@ static int velo_cache_create(BDRVVeloState *s, Error **errp)
     /* A new file's first open is epoch 1 (velo_cache_atrest_open). */
     velo_cache_hdr_encode(hdr, &s->chdr);
     /* Header first: a crash then leaves a short file that opens fine. */
-    ret = blk_truncate(s->cache_blk, VELO_CACHE_HDR_SIZE, false,
-                       PREALLOC_MODE_OFF, 0, NULL);
+    ret = cur_size ? 0 : bdrv_truncate(s->cache_child, VELO_CACHE_HDR_SIZE,
+                                       false, PREALLOC_MODE_OFF, 0, NULL);
     if (ret == 0) {
-        ret = blk_pwrite(s->cache_blk, 0, VELO_CACHE_HDR_SIZE, hdr, 0);
+        ret = bdrv_pwrite(s->cache_child, 0, VELO_CACHE_HDR_SIZE, hdr, 0);
     }
     if (ret == 0) {
-        ret = blk_flush(s->cache_blk);
+        ret = bdrv_flush(s->cache_child->bs);
     }
     if (ret < 0) {
         error_setg_errno(errp, -ret, "cannot initialise cache file '%s'",
                          s->cache_path);
-    } else {
-        ret = blk_truncate(s->cache_blk, velo_cache_file_size(&s->chdr), false,
-                           PREALLOC_MODE_OFF, 0, errp);
+    } else if (cur_size < (int64_t)velo_cache_file_size(&s->chdr)) {
+        ret = bdrv_truncate(s->cache_child, velo_cache_file_size(&s->chdr),
+                            false, PREALLOC_MODE_OFF, 0, errp);
     }
     qemu_vfree(hdr);
     trace_velo_cache_create(s, s->cache_path, s->chdr.n_extents);
@@ -79,7 +85,7 @@ static int velo_cache_load_index(BDRVVeloState *s, Error **errp)
         error_setg(errp, "out of memory loading the cache index");
         return -ENOMEM;
     }
-    ret = blk_pread(s->cache_blk, s->chdr.index_offset, len, buf, 0);
+    ret = bdrv_pread(s->cache_child, s->chdr.index_offset, len, buf, 0);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "cannot read the index of cache file '%s'",
                          s->cache_path);
@@ -177,10 +183,10 @@ static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
     {
         size_t len = s->map->n_extents * VELO_CACHE_ENTRY_SIZE;
         g_autofree uint8_t *zero = g_try_malloc0(len ? len : 1);
-        int ret = zero ? blk_pwrite(s->cache_blk, s->chdr.index_offset, len,
+        int ret = zero ? bdrv_pwrite(s->cache_child, s->chdr.index_offset, len,
                                     zero, 0) : -ENOMEM;
         if (ret == 0) {
-            ret = blk_flush(s->cache_blk);
+            ret = bdrv_flush(s->cache_child->bs);
         }
         if (ret < 0) {
             error_setg_errno(errp, -ret, "cannot reset the index of rolled "
@@ -252,10 +258,10 @@ static int velo_cache_atrest_open(BDRVVeloState *s, bool fresh,
     s->nonce_ctr = 0;
     hdr = qemu_blockalign(NULL, VELO_CACHE_HDR_SIZE);
     velo_cache_hdr_encode(hdr, &s->chdr);
-    ret = blk_pwrite(s->cache_blk, 0, VELO_CACHE_HDR_SIZE, hdr, 0);
+    ret = bdrv_pwrite(s->cache_child, 0, VELO_CACHE_HDR_SIZE, hdr, 0);
     qemu_vfree(hdr);
     if (ret == 0) {
-        ret = blk_flush(s->cache_blk);
+        ret = bdrv_flush(s->cache_child->bs);
     }
     if (ret == 0) {
         g_autofree char *path = seal_path(s);
@@ -284,53 +290,105 @@ static int velo_cache_atrest_open(BDRVVeloState *s, bool fresh,
     return 0;
 }
 
-int velo_cache_open(BDRVVeloState *s, Error **errp)
+/*
+ * Open the cache's child node: the node named by cache-node, or a file
+ * node on cache.file (created if absent, never truncated).  Either way our
+ * I/O to it goes on while the velo node is drained (drain waits for our
+ * fetches, and they finish by writing the cache).
+ */
+static int velo_cache_open_child(BDRVVeloState *s, QDict *options,
+                                 Error **errp)
 {
-    QDict *opts = qdict_new();
+    BlockDriverState *bs = s->bs, *cbs;
+    QDict *o;
+    int fd;
+
+    if (s->cache_node) {
+        s->cache_child = bdrv_open_child(NULL, options, "cache-node", bs,
+                                         &child_of_bds, BDRV_CHILD_METADATA,
+                                         false, errp);
+        if (!s->cache_child) {
+            error_prepend(errp, "velo: cache-node: ");
+            return -EINVAL;
+        }
+        /* Profiles and the seal file live beside it: it needs a path. */
+        if (s->cache_child->bs->filename[0] != '/') {
+            error_setg(errp, "velo: cache-node '%s' has no local file name "
+                       "('%s'); boot profiles and the seal file go beside "
+                       "the cache, so use a node on a local file",
+                       bdrv_get_node_name(s->cache_child->bs),
+                       s->cache_child->bs->filename);
+            return -EINVAL;
+        }
+        s->cache_path = g_strdup(s->cache_child->bs->filename);
+        return 0;
+    }
+    fd = qemu_create(s->cache_path, O_RDWR, 0600, errp);
+    if (fd < 0) {
+        error_prepend(errp, "cannot open cache file: ");
+        return -EIO;
+    }
+    qemu_close(fd);
+    /*
+     * Opened on its own and then attached, so it does not inherit our
+     * options: a blockdev-reopen of the velo node leaves it alone.
+     */
+    o = qdict_new();
+    qdict_put_str(o, "driver", "file");
+    qdict_put_str(o, "filename", s->cache_path);
+    cbs = bdrv_open(NULL, NULL, g_steal_pointer(&o), BDRV_O_RDWR, errp);
+    if (!cbs) {
+        error_prepend(errp, "cannot open cache file '%s': ", s->cache_path);
+        return -EIO;
+    }
+    s->cache_child = bdrv_attach_child(bs, cbs, "cache-file", &child_of_bds,
+                                       BDRV_CHILD_METADATA, errp);
+    if (!s->cache_child) {
+        error_prepend(errp, "cannot use cache file '%s': ", s->cache_path);
+        return -EIO;
+    }
+    return 0;
+}
+
+int velo_cache_open(BDRVVeloState *s, QDict *options, Error **errp)
+{
     uint8_t *hdr = NULL;
     VeloCacheHdr h;
     const char *why;
     int64_t size;
-    int ret, fd;
+    int ret;
 
-    /* Create the file if absent; never truncate one that exists. */
-    fd = qemu_create(s->cache_path, O_RDWR, 0600, errp);
-    if (fd < 0) {
-        error_prepend(errp, "cannot open cache file: ");
-        qobject_unref(opts);
-        return -EIO;
+    ret = velo_cache_open_child(s, options, errp);
+    if (ret < 0) {
+        return ret;
     }
-    qemu_close(fd);
-
-    qdict_put_str(opts, "driver", "file");
-    qdict_put_str(opts, "filename", s->cache_path);
-    s->cache_blk = blk_new_open(NULL, NULL, opts,
-                                BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_NO_SHARE,
-                                errp);
-    if (!s->cache_blk) {
-        error_prepend(errp, "cannot open cache file '%s': ", s->cache_path);
-        return -EIO;
-    }
-    /*
-     * Our own I/O to the cache file must go on while the node is drained:
-     * drain waits for our fetches, and they finish by writing the cache.
-     */
-    blk_set_disable_request_queuing(s->cache_blk, true);
-    size = blk_getlength(s->cache_blk);
+    size = bdrv_getlength(s->cache_child->bs);
     if (size < 0) {
         error_setg_errno(errp, -size, "cannot size cache file '%s'",
                          s->cache_path);
         return size;
     }
 
-    if (size == 0) {
+    hdr = qemu_blockalign(NULL, VELO_CACHE_HDR_SIZE);
+    if (size >= VELO_CACHE_HDR_SIZE) {
+        ret = bdrv_pread(s->cache_child, 0, VELO_CACHE_HDR_SIZE, hdr, 0);
+        if (ret < 0) {
+            qemu_vfree(hdr);
+            error_setg_errno(errp, -ret, "cannot read cache file '%s'",
+                             s->cache_path);
+            return ret;
+        }
+    }
+    if (size == 0 || (s->cache_node && size >= VELO_CACHE_HDR_SIZE &&
+                      buffer_is_zero(hdr, VELO_CACHE_HDR_SIZE))) {
+        qemu_vfree(hdr);
         if (!s->have_geometry) {
             error_setg(errp, "velo server unreachable and cache file '%s' is "
                        "empty: nothing to serve (%s)", s->cache_path,
                        s->last_error ? s->last_error : "not connected");
             return -EIO;
         }
-        ret = velo_cache_create(s, errp);
+        ret = velo_cache_create(s, size, errp);
         if (ret < 0) {
             return ret;
         }
@@ -340,18 +398,11 @@ int velo_cache_open(BDRVVeloState *s, Error **errp)
     }
 
     if (size < VELO_CACHE_HDR_SIZE) {
+        qemu_vfree(hdr);
         error_setg(errp, "cache file '%s' is not a velo cache file (too "
                    "short); remove it or name another cache.file",
                    s->cache_path);
         return -EINVAL;
-    }
-    hdr = qemu_blockalign(NULL, VELO_CACHE_HDR_SIZE);
-    ret = blk_pread(s->cache_blk, 0, VELO_CACHE_HDR_SIZE, hdr, 0);
-    if (ret < 0) {
-        qemu_vfree(hdr);
-        error_setg_errno(errp, -ret, "cannot read cache file '%s'",
-                         s->cache_path);
-        return ret;
     }
     if (!velo_cache_hdr_decode(hdr, &h, &why)) {
         qemu_vfree(hdr);
@@ -374,7 +425,7 @@ int velo_cache_open(BDRVVeloState *s, Error **errp)
          * Short (a crash during creation, or someone truncated it): what is
          * missing reads as zeros, i.e. UNKNOWN index entries.  Grow it back.
          */
-        ret = blk_truncate(s->cache_blk, velo_cache_file_size(&h), false,
+        ret = bdrv_truncate(s->cache_child, velo_cache_file_size(&h), false,
                            PREALLOC_MODE_OFF, 0, errp);
         if (ret < 0) {
             error_prepend(errp, "cache file '%s' is short and can't be "
@@ -400,11 +451,11 @@ int velo_cache_open(BDRVVeloState *s, Error **errp)
 
 void velo_cache_close(BDRVVeloState *s)
 {
-    if (s->cache_blk) {
-        blk_flush(s->cache_blk);
-        blk_unref(s->cache_blk);
-        s->cache_blk = NULL;
+    /* The block layer drops the child after velo_close(). */
+    if (s->cache_child && s->cache_child->bs) {
+        bdrv_flush(s->cache_child->bs);
     }
+    s->cache_child = NULL;
     g_free(s->crc);
     s->crc = NULL;
     ZSTD_freeCCtx(s->cache_zcctx);
@@ -418,7 +469,7 @@ static int coroutine_fn velo_cache_put_entry(BDRVVeloState *s, uint64_t idx,
     uint8_t e[VELO_CACHE_ENTRY_SIZE];
 
     velo_cache_entry_encode(e, idx, state, crc);
-    return blk_co_pwrite(s->cache_blk, velo_cache_entry_offset(&s->chdr, idx),
+    return bdrv_co_pwrite(s->cache_child, velo_cache_entry_offset(&s->chdr, idx),
                          sizeof(e), e, 0);
 }
 
@@ -436,7 +487,7 @@ int coroutine_fn velo_cache_write_index(BDRVVeloState *s)
                                     velo_extmap_get(s->map, first + i),
                                     s->crc[first + i]);
         }
-        ret = blk_co_pwrite(s->cache_blk,
+        ret = bdrv_co_pwrite(s->cache_child,
                             velo_cache_entry_offset(&s->chdr, first),
                             cnt * VELO_CACHE_ENTRY_SIZE, buf, 0);
         if (ret < 0) {
@@ -489,7 +540,7 @@ int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
             return -EIO;
         }
     } else {
-        ret = blk_co_preadv(s->cache_blk,
+        ret = bdrv_co_preadv(s->cache_child,
                             velo_cache_data_offset(&s->chdr, idx), len,
                             &slice, 0);
         *raced = s->write_gen != gen || velo_extmap_get(s->map, idx) != st;
@@ -567,7 +618,7 @@ int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
     if (!cache_payload(s, idx, &buf, &len, &crc, &rec)) {
         return -ENOMEM;
     }
-    ret = blk_co_pwrite(s->cache_blk, velo_cache_data_offset(&s->chdr, idx),
+    ret = bdrv_co_pwrite(s->cache_child, velo_cache_data_offset(&s->chdr, idx),
                         len, buf, 0);
     if (ret == 0) {
         ret = velo_cache_put_entry(s, idx, VELO_EXT_CACHED, crc);
@@ -596,10 +647,10 @@ int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
     if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {
         ret = velo_cache_put_entry(s, idx, VELO_EXT_DIRTY, crc);
         if (ret == 0) {
-            ret = blk_co_pwrite(s->cache_blk, off, len, buf, 0);
+            ret = bdrv_co_pwrite(s->cache_child, off, len, buf, 0);
         }
     } else {
-        ret = blk_co_pwrite(s->cache_blk, off, len, buf, 0);
+        ret = bdrv_co_pwrite(s->cache_child, off, len, buf, 0);
         if (ret == 0) {
             ret = velo_cache_put_entry(s, idx, VELO_EXT_DIRTY, crc);
         }
@@ -613,5 +664,5 @@ int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
 
 int coroutine_fn velo_cache_flush(BDRVVeloState *s)
 {
-    return blk_co_flush(s->cache_blk);
+    return bdrv_co_flush(s->cache_child->bs);
 }

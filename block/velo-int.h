@@ -241,7 +241,8 @@ typedef struct BDRVVeloState {
     VeloProfileState *prof;
 
     /* Cache file (cache.c). */
-    BlockBackend *cache_blk;
+    BdrvChild *cache_child;     /* the cache-file or cache-node child */
+    bool cache_node;            /* cache-node given (else cache.file) */
     VeloCacheHdr chdr;
     uint32_t *crc;              /* per extent: CRC-32 of its cached data */
     uint64_t write_gen;         /* bumped by every guest write to the file */
@@ -324,11 +325,12 @@ void velo_conn_detach(BDRVVeloState *s);
 /* --- cache.c ------------------------------------------------------------ */
 
 /*
- * Open (or create, if empty) the cache file.  With geometry known, a new
+ * Open the cache child (cache-node, or a file node on cache.file) and
+ * initialise it if empty.  With geometry known, a new
  * file is initialised and an old one must match it; without it (server
  * unreachable) the header provides it.  Loads the index into s->map/s->crc.
  */
-int velo_cache_open(BDRVVeloState *s, Error **errp);
+int velo_cache_open(BDRVVeloState *s, QDict *options, Error **errp);
 void velo_cache_close(BDRVVeloState *s);
 
 /* Write every index entry from s->map (after loading the allocation map). */

@@ -237,10 +237,15 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
     }
     s->export_name = g_strdup(str);
     str = qemu_opt_get(opts, "cache.file");
-    if (!str || !*str) {
+    s->cache_node = qdict_haskey(options, "cache-node");
+    if (s->cache_node && str) {
+        error_setg(errp, "velo: give cache.file or cache-node, not both");
+        goto out;
+    }
+    if (!s->cache_node && (!str || !*str)) {
         error_setg(errp, "velo: option 'cache.file' is required: a local "
                    "file for the persistent extent cache (created if "
-                   "missing)");
+                   "missing); or cache-node, a block node that holds it");
         goto out;
     }
     s->cache_path = g_strdup(str);
@@ -425,7 +430,7 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
     velo_conn_start(s);
     velo_run_co(bs, velo_open_connect_entry, &o);
     if (!o.connected) {
-        if (access(s->cache_path, F_OK) != 0) {
+        if (!s->cache_node && access(s->cache_path, F_OK) != 0) {
             g_autofree char *within = s->open_timeout ?
                 g_strdup_printf(" within %u s (open-timeout)", s->open_timeout) :
                 g_strdup("");
@@ -437,10 +442,11 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
         }
         warn_report("velo: server for export '%s' unreachable (%s); serving "
                     "from cache file '%s' and reconnecting", s->export_name,
-                    s->last_error ? s->last_error : "?", s->cache_path);
+                    s->last_error ? s->last_error : "?",
+                    s->cache_path ? s->cache_path : "(cache-node)");
     }
 
-    ret = velo_cache_open(s, errp);
+    ret = velo_cache_open(s, options, errp);
     if (ret < 0) {
         goto fail;
     }
@@ -618,6 +624,26 @@ static void velo_reopen_abort(BDRVReopenState *state)
     state->opaque = NULL;
 }
 
+/*
+ * The cache child is written whatever the write mode (fetched extents go
+ * there), and resized when created; no one else may write or resize it.
+ * The journal child follows the default rules for metadata.
+ */
+static void velo_child_perm(BlockDriverState *bs, BdrvChild *c,
+                            BdrvChildRole role, BlockReopenQueue *reopen_queue,
+                            uint64_t perm, uint64_t shared,
+                            uint64_t *nperm, uint64_t *nshared)
+{
+    bdrv_default_perms(bs, c, role, reopen_queue, perm, shared, nperm,
+                       nshared);
+    if (c && (!strcmp(c->name, "cache-file") ||
+              !strcmp(c->name, "cache-node"))) {
+        *nperm |= BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                  BLK_PERM_RESIZE;
+        *nshared &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
+    }
+}
+
 static void velo_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
 {
     BDRVVeloState *s = bs->opaque;
@@ -650,6 +676,7 @@ static const char *const velo_strong_runtime_opts[] = {
     "server.",
     "export",
     "cache.file",
+    "cache-node",
     NULL
 };
 
@@ -675,7 +702,7 @@ static const char *const velo_strong_runtime_opts[] = {
     .bdrv_detach_aio_context    = velo_detach_aio_context,      \
     .bdrv_co_drain_begin        = velo_co_drain_begin,          \
     .bdrv_co_drain_end          = velo_co_drain_end,            \
-    .bdrv_child_perm            = bdrv_default_perms,           \
+    .bdrv_child_perm            = velo_child_perm,              \
     .strong_runtime_opts        = velo_strong_runtime_opts
 
 static BlockDriver bdrv_velo = {
