@@ -392,6 +392,7 @@ int velo_cache_open(BDRVVeloState *s, QDict *options, Error **errp)
         if (ret < 0) {
             return ret;
         }
+        s->cache_created = true;
         s->map = velo_extmap_new(s->disk_size, s->extent_size);
         s->crc = g_new0(uint32_t, s->map->n_extents ? s->map->n_extents : 1);
         return velo_cache_atrest_open(s, true, errp);
@@ -625,6 +626,21 @@ int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
     }
     if (ret == 0) {
         s->crc[idx] = crc;
+    }
+    return ret;
+}
+
+int coroutine_fn velo_cache_drop_clean(BDRVVeloState *s, uint64_t idx)
+{
+    int ret;
+
+    velo_extmap_set(s->map, idx, VELO_EXT_DATA);
+    ret = velo_cache_put_entry(s, idx, VELO_EXT_DATA, 0);
+    if (ret == 0) {
+        /* Give the space back; a node that can't discard keeps it. */
+        bdrv_co_pdiscard(s->cache_child,
+                         velo_cache_data_offset(&s->chdr, idx),
+                         velo_cache_slot_size(&s->chdr));
     }
     return ret;
 }

@@ -345,7 +345,7 @@ static void coroutine_fn velo_conn_entry(void *opaque)
         VeloHdr h = { 0 };
         int ret;
 
-        if (!s->connected && s->drained) {
+        if (!s->connected && s->drained && !velo_conn_needed(s)) {
             /* No new connection while drained; velo_conn_drain_end() resumes us. */
             s->conn_parked = true;
             qemu_coroutine_yield();
@@ -353,8 +353,20 @@ static void coroutine_fn velo_conn_entry(void *opaque)
             continue;
         }
         if (!s->connected) {
+            /*
+             * While drained we connect only for I/O the drain waits for; it
+             * must also wait for this attempt, so that the node does not
+             * move to another AioContext in the middle of it.
+             */
+            bool hold = s->drained;
             s->attempts++;
+            if (hold) {
+                bdrv_inc_in_flight(s->bs);
+            }
             ret = velo_co_connect_once(s, &err);
+            if (hold) {
+                bdrv_dec_in_flight(s->bs);
+            }
             if (ret < 0) {
                 velo_set_error(s, err);
                 velo_conn_drop(s, 0);
@@ -362,7 +374,7 @@ static void coroutine_fn velo_conn_entry(void *opaque)
                 if (s->closing) {
                     break;
                 }
-                if (s->drained) {
+                if (s->drained && !velo_conn_needed(s)) {
                     continue;       /* park instead of sleeping */
                 }
                 /* Back off: 0.1 s doubling to 2 s. */
@@ -496,6 +508,12 @@ void velo_conn_stop(BDRVVeloState *s)
     s->last_error = NULL;
 }
 
+bool velo_conn_needed(BDRVVeloState *s)
+{
+    return !qemu_co_queue_empty(&s->conn_wait) ||
+           (s->jrn && !qemu_co_queue_empty(&s->jrn->space_wait));
+}
+
 /*
  * Drained: park conn_co where it can be moved.  While connected it waits in
  * velo_co_read_full() (replies must keep flowing so the drain can finish);
@@ -505,6 +523,14 @@ void velo_conn_stop(BDRVVeloState *s)
 void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s)
 {
     s->drained = true;
+    if (velo_conn_needed(s)) {
+        /*
+         * Requests in flight wait for the link (a read of an uncached
+         * extent, a write throttled until the journal drains): the drain
+         * waits for them, so keep reconnecting meanwhile.
+         */
+        return;
+    }
     if (s->conn_co_sleeping) {
         qemu_co_sleep_wake(&s->conn_sleep);
     }

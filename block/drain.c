@@ -15,7 +15,9 @@
  * over: the drain stops for good (fenced) and says so in the stats.
  *
  * A pass holds the node's in-flight counter, so a drain of the node waits
- * for it; it starts nothing while the node is drained or closing.
+ * for it; it starts nothing while the node is drained or closing, except
+ * for guest writes that wait for journal space: the drain of the node
+ * waits for those, so passes (and reconnects) go on until they are done.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -36,7 +38,9 @@
 
 bool velo_drain_enabled(BDRVVeloState *s)
 {
-    return s->jrn && s->write_mode == VELO_WRITE_MODE_WRITE_BACK;
+    /* A read-only open (qemu-img convert...) leaves the journal alone. */
+    return s->jrn && s->write_mode == VELO_WRITE_MODE_WRITE_BACK &&
+           !bdrv_is_read_only(s->bs);
 }
 
 /* One record of a pass: its frame and its request. */
@@ -269,6 +273,21 @@ static void coroutine_fn velo_drain_pass(void *opaque)
         }
         goto out;
     }
+    if ((uint64_t)durable > j->sb.cache_seq) {
+        /*
+         * A record leaves the journal only once the cache file holds it
+         * durably too: else a crash could leave the origin newer than the
+         * cloud view, with nothing left to replay.
+         */
+        uint64_t done = j->cache_done_seq;
+        ret = velo_cache_flush(s);
+        if (ret < 0) {
+            error_setg_errno(&err, -ret, "cannot flush the cache file");
+            goto out;
+        }
+        j->sb.cache_seq = MAX(j->sb.cache_seq, done);
+        durable = MIN((uint64_t)durable, j->sb.cache_seq);
+    }
     if ((uint64_t)durable >= first_seq) {
         uint64_t upto = MIN((uint64_t)durable, d[n - 1].e->seq), done = 0;
         int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
@@ -326,7 +345,8 @@ static void velo_drain_bh(void *opaque)
 
     velo_resync_kick(s);
     if (!velo_drain_enabled(s) || j->pass_running || j->fenced ||
-        g_queue_is_empty(&j->ents) || !s->connected || s->drained ||
+        g_queue_is_empty(&j->ents) || !s->connected ||
+        (s->drained && qemu_co_queue_empty(&j->space_wait)) ||
         s->closing ||
         qemu_clock_get_ns(QEMU_CLOCK_REALTIME) < j->retry_ns) {
         return;

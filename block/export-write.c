@@ -7,8 +7,9 @@
  *
  *   - an epoch older than the newest one seen is refused (STALE): a node
  *     whose disk was taken over elsewhere can no longer write;
- *   - a sequence number already accepted is answered DUPLICATE and not
- *     applied again (a resend after a lost reply);
+ *   - a sequence number already applied is answered DUPLICATE and not
+ *     applied again (a resend after a lost reply); one accepted but still
+ *     being applied gets BUSY (resend later);
  *   - one past the next expected is refused (SEQ): a gap.
  *
  * Accepted writes are applied to the image strictly in sequence order (a
@@ -160,15 +161,17 @@ static int coroutine_fn velo_co_wst_save(VeloExport *exp, uint64_t epoch,
                                          uint64_t seq)
 {
     VeloWstJob j = { .fd = exp->wst_fd };
-    uint64_t gen = exp->wst_gen + 1;
+    uint64_t gen;
     int ret;
 
     while (exp->wst_saving) {
         qemu_co_queue_wait(&exp->apply_wait, NULL);
     }
-    if (exp->wst_epoch == epoch && exp->durable_seq == seq) {
+    if (exp->wst_epoch >= epoch && exp->durable_seq >= seq) {
         return 0;
     }
+    /* After the wait: the slot a save in progress wrote is not ours. */
+    gen = exp->wst_gen + 1;
     exp->wst_saving = true;
     velo_wst_encode(j.buf, gen, epoch, seq, exp->disk_id);
     j.off = (gen & 1) * VELO_WST_SLOT;
@@ -190,23 +193,25 @@ typedef struct VeloWriteReq {
     VeloClient *c;
     uint64_t handle;
     VeloWrite w;
-    uint8_t *payload;                   /* the frame payload (owned) */
-    uint32_t len;
+    uint8_t *buf;                       /* the data, decoded (owned) */
+    bool all_zero;
+    uint64_t charge;                    /* counted in c->inflight_bytes */
 } VeloWriteReq;
 
-/* Decode the chunks of @wr into @buf (w.length bytes); false if invalid. */
-static bool velo_write_decode(VeloWriteReq *wr, uint8_t *buf, bool *all_zero,
-                              const char **why)
+/* Decode the chunks of @p (@len bytes) into @buf; false if invalid. */
+static bool velo_write_decode(VeloClient *c, const VeloWrite *w,
+                              const uint8_t *p, uint32_t len, uint8_t *buf,
+                              bool *all_zero, const char **why)
 {
-    VeloRange r = { .offset = wr->w.offset, .length = wr->w.length };
+    VeloRange r = { .offset = w->offset, .length = w->length };
     uint64_t next = r.offset;
     size_t pos = VELO_WRITE_HDR_SIZE;
     VeloChunk ch;
     int ret;
 
     *all_zero = true;
-    while ((ret = velo_chunk_next(wr->payload, wr->len, &pos, &r, &next,
-                                  wr->c->features & VELO_F_ZSTD, &ch,
+    while ((ret = velo_chunk_next(p, len, &pos, &r, &next,
+                                  c->features & VELO_F_ZSTD, &ch,
                                   why)) > 0) {
         uint8_t *dst = buf + (ch.offset - r.offset);
         size_t got;
@@ -240,20 +245,10 @@ static void coroutine_fn velo_write_co(void *opaque)
     VeloExport *exp = c->exp;
     BlockBackend *blk = exp->common.blk;
     uint64_t seq = wr->w.seq;
-    uint8_t *buf = NULL;
+    uint8_t *buf = wr->buf;
+    bool all_zero = wr->all_zero;
     const char *why = NULL;
-    bool all_zero;
     int ret = 0;
-
-    buf = qemu_try_blockalign(blk_bs(blk), wr->w.length);
-    if (!buf) {
-        ret = -ENOMEM;
-        why = "out of memory";
-    } else if (!velo_write_decode(wr, buf, &all_zero, &why)) {
-        ret = -EINVAL;
-    }
-    g_free(wr->payload);
-    wr->payload = NULL;
 
     /* Our turn comes when every earlier accepted write has been applied. */
     while (exp->applied_seq + 1 != seq) {
@@ -294,61 +289,76 @@ static void coroutine_fn velo_write_co(void *opaque)
         velo_co_send(c, VELO_MSG_WRITE_REPLY, wr->handle, VELO_OK, rep,
                      sizeof(rep));
     } else {
-        velo_co_error(c, wr->handle, ret == -EINVAL ? VELO_E_INVAL :
-                      ret == -ECANCELED ? VELO_E_SEQ : VELO_E_IO,
+        velo_co_error(c, wr->handle, ret == -ECANCELED ? VELO_E_SEQ : VELO_E_IO,
                       "WRITE seq %" PRIu64 " failed: %s", seq, why);
     }
-    velo_client_req_done(c, wr->len);
+    velo_client_req_done(c, wr->charge);
 }
 
 void coroutine_fn velo_co_write_start(VeloClient *c, VeloHdr *h,
                                       uint8_t *payload)
 {
     VeloExport *exp = c->exp;
+    g_autofree uint8_t *p = payload;
     VeloWriteReq *wr;
     const char *why;
+    uint8_t *buf;
+    bool all_zero;
     VeloWrite w;
 
-    if (!velo_write_req_decode(payload, h->length, exp->disk_size,
+    if (!velo_write_req_decode(p, h->length, exp->disk_size,
                                VELO_EXP_MAX_PAYLOAD, &w, &why)) {
         velo_co_error(c, h->handle, VELO_E_INVAL, "%s", why);
-        g_free(payload);
         return;
     }
     if (w.epoch < exp->epoch) {
         velo_co_error(c, h->handle, VELO_E_STALE, "WRITE from epoch %" PRIu64
                       ", but epoch %" PRIu64 " has taken over this disk",
                       w.epoch, exp->epoch);
-        g_free(payload);
         return;
     }
-    if (w.seq < exp->next_seq) {
+    if (w.seq <= exp->applied_seq) {
         uint8_t rep[VELO_WRITE_REPLY_SIZE];
         VeloWriteReply r = {
             .result = VELO_WRITE_DUPLICATE, .next_seq = exp->next_seq,
         };
-        g_free(payload);
         trace_velo_export_write(c, w.seq, w.offset, w.length, 1);
         velo_write_reply_encode(rep, &r);
         velo_co_send(c, VELO_MSG_WRITE_REPLY, h->handle, VELO_OK, rep,
                      sizeof(rep));
         return;
     }
+    if (w.seq < exp->next_seq) {
+        velo_co_error(c, h->handle, VELO_E_BUSY, "WRITE seq %" PRIu64
+                      " is being applied; resend it after that", w.seq);
+        return;
+    }
     if (w.seq > exp->next_seq) {
         velo_co_error(c, h->handle, VELO_E_SEQ, "WRITE seq %" PRIu64
                       " leaves a gap: expected %" PRIu64, w.seq,
                       exp->next_seq);
-        g_free(payload);
+        return;
+    }
+    /* Decode before accepting: a bad WRITE must not fence anyone. */
+    buf = qemu_try_blockalign(blk_bs(exp->common.blk), w.length);
+    if (!buf) {
+        velo_co_error(c, h->handle, VELO_E_IO, "out of memory for a %u-byte "
+                      "WRITE", w.length);
+        return;
+    }
+    if (!velo_write_decode(c, &w, p, h->length, buf, &all_zero, &why)) {
+        qemu_vfree(buf);
+        velo_co_error(c, h->handle, VELO_E_INVAL, "%s", why);
         return;
     }
     exp->epoch = w.epoch;       /* a newer writer fences older ones now */
     exp->next_seq++;
     wr = g_new(VeloWriteReq, 1);
     *wr = (VeloWriteReq) {
-        .c = c, .handle = h->handle, .w = w, .payload = payload,
-        .len = h->length,
+        .c = c, .handle = h->handle, .w = w, .buf = buf,
+        .all_zero = all_zero, .charge = MAX(h->length, w.length),
     };
-    velo_client_req_start(c, h->length);
+    velo_client_req_start(c, wr->charge);
     aio_co_enter(exp->common.ctx, qemu_coroutine_create(velo_write_co, wr));
 }
 
@@ -370,6 +380,13 @@ static void coroutine_fn velo_flush_co(void *opaque)
     uint64_t upto, epoch;
     int ret;
 
+    if (fr->epoch < exp->epoch) {
+        velo_co_error(c, fr->handle, VELO_E_STALE, "FLUSH from epoch %"
+                      PRIu64 ", but epoch %" PRIu64 " has taken over this "
+                      "disk", fr->epoch, exp->epoch);
+        velo_client_req_done(c, 0);
+        return;
+    }
     /* Everything accepted so far must be applied first. */
     while (exp->applied_seq + 1 < exp->next_seq) {
         qemu_co_queue_wait(&exp->apply_wait, NULL);

@@ -311,7 +311,13 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
     int ret;
 
     g_free(fc);
-    b->ret = velo_co_fetch_range(s, off, end - off, b->buf, &err);
+    b->ret = -ENOENT;
+    if (b->tier) {
+        b->ret = velo_co_tier_get(s, first, n, b->buf);
+    }
+    if (b->ret < 0) {
+        b->ret = velo_co_fetch_range(s, off, end - off, b->buf, &err);
+    }
     if (b->readahead) {
         s->ra_inflight -= b->n * s->extent_size;
     } else if (!b->profile && --s->demand_fetches == 0) {
@@ -356,6 +362,7 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
         }
     }
     busy_finish(s, b);
+    velo_tier_kick(s);
     if (profile) {
         /* After the stores: a finished replay means cached extents. */
         velo_profile_fetch_done(s, first, n, end - off, 0);
@@ -393,11 +400,14 @@ uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
     while (idx < end) {
         uint64_t run = 0;
         VeloFetchCo *fc;
+        bool tier = velo_tier_has(s, idx);
 
         if (readahead && s->ra_inflight >= VELO_RA_INFLIGHT) {
             break;
         }
-        while (idx + run < end && run < batch && needs_fetch(s, idx + run)) {
+        /* A run comes all from the object store tier, or all from the WAN. */
+        while (idx + run < end && run < batch && needs_fetch(s, idx + run) &&
+               velo_tier_has(s, idx + run) == tier) {
             run++;
         }
         if (!run) {
@@ -409,6 +419,7 @@ uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
         fc->b = busy_new(s, idx, run, true);
         fc->b->readahead = readahead;
         fc->b->profile = kind == VELO_FETCH_PROFILE;
+        fc->b->tier = tier;
         if (readahead) {
             s->stats.readahead_fetches++;
             s->ra_inflight += run * s->extent_size;
@@ -501,6 +512,9 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
             }
         }
         st = velo_extmap_get(s->map, idx);
+        if (st == VELO_EXT_CACHED) {
+            velo_tier_touch(s, idx);
+        }
         if (st == VELO_EXT_ZERO) {
             qemu_iovec_memset(qiov, qoff, 0, len);
             *src = MAX(*src, SRC_ZERO);
@@ -705,17 +719,32 @@ static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
         /* Isolated: the origin will need these extents on resync. */
         ret = velo_co_resync_mark(s, offset, bytes);
     }
+    if (!journal && ret == 0) {
+        ret = velo_co_write_cache(s, offset, bytes, qiov);
+    }
+    /*
+     * Record by record: each goes to the cache file right after the
+     * journal, so the drain may free it once that is flushed, and a write
+     * larger than the journal never waits for room its own records hold.
+     */
     for (pos = 0; journal && pos < bytes && ret == 0;
          pos += VELO_JREC_MAX_DATA) {
         uint32_t n = MIN(bytes - pos, VELO_JREC_MAX_DATA);
+        QEMUIOVector piece;
+
         ret = velo_co_journal_append(s, qiov ? VELO_JREC_WRITE : VELO_JREC_ZERO,
                                      offset + pos, n, qiov, pos);
-    }
-    if (ret == 0) {
-        ret = velo_co_write_cache(s, offset, bytes, qiov);
-    }
-    if (ret == 0 && journal) {
-        s->jrn->cache_done_seq = s->jrn->next_seq - 1;
+        if (ret == 0 && qiov) {
+            qemu_iovec_init(&piece, qiov->niov);
+            qemu_iovec_concat(&piece, qiov, pos, n);
+            ret = velo_co_write_cache(s, offset + pos, n, &piece);
+            qemu_iovec_destroy(&piece);
+        } else if (ret == 0) {
+            ret = velo_co_write_cache(s, offset + pos, n, NULL);
+        }
+        if (ret == 0) {
+            s->jrn->cache_done_seq = s->jrn->next_seq - 1;
+        }
     }
     if (ret == 0 && (flags & BDRV_REQ_FUA)) {
         ret = journal ? velo_co_journal_flush(s) : velo_cache_flush(s);

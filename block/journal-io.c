@@ -133,7 +133,8 @@ static int coroutine_fn velo_co_journal_scan(BDRVVeloState *s)
     qemu_vfree(buf);
     j->ring.tail = off;
     j->next_seq = seq;
-    j->cache_done_seq = seq - 1;
+    /* Records after cache_seq reach the cache file by replay. */
+    j->cache_done_seq = MIN(j->sb.cache_seq, seq - 1);
     return 0;
 }
 
@@ -401,8 +402,8 @@ int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, Error **errp)
         VeloJEnt *e = l->data;
         QEMUIOVector qiov;
 
-        if (e->seq <= j->sb.cache_seq) {
-            continue;
+        if (e->seq <= j->sb.cache_seq && !s->cache_created) {
+            continue;           /* the cache file has it already */
         }
         ret = velo_co_journal_read(s, e, buf);
         if (ret < 0) {
@@ -419,6 +420,7 @@ int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, Error **errp)
                              PRIu64 " of journal node '%s' into the cache",
                              e->seq, bdrv_get_node_name(j->child->bs));
         }
+        j->cache_done_seq = MAX(j->cache_done_seq, e->seq);
         n++;
     }
     qemu_vfree(buf);

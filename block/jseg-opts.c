@@ -1,7 +1,8 @@
 /*
- * Velo journal segments: the node options that configure them (objstore.*
- * and rpo-local), parsed when the node opens, and the object store opened
- * once the disk's identity is known.  See jseg.c for what segments are.
+ * Velo object store options: objstore.* (the store), rpo-local (journal
+ * segments, jseg.c) and cache-size (the cold-extent tier, tier.c), parsed
+ * when the node opens; and the store, opened once the disk's identity is
+ * known.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -37,6 +38,8 @@ static QemuOptsList velo_jseg_opts = {
           .help = "s3: PEM bundle of trusted CAs" },
         { .name = "objstore.insecure", .type = QEMU_OPT_BOOL,
           .help = "s3: skip TLS checks (tests only)" },
+        { .name = "cache-size", .type = QEMU_OPT_SIZE,
+          .help = "Most clean bytes in the cache; colder ones are evicted" },
         { .name = "rpo-local", .type = QEMU_OPT_NUMBER,
           .help = "Seconds a write may exist on this host only" },
         { /* end of list */ }
@@ -60,6 +63,12 @@ int velo_jseg_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
         goto out;
     }
     s->jseg.rpo_local = n;
+    s->tier.limit = qemu_opt_get_size(opts, "cache-size", 0);
+    if (s->tier.limit && s->tier.limit < 16 * 1024 * 1024) {
+        error_setg(errp, "velo: cache-size must be 0 (no limit) or at least "
+                   "16 MiB");
+        goto out;
+    }
     str = qemu_opt_get(opts, "objstore.backend");
     if (!str) {
         if (qemu_opt_get(opts, "objstore.path") ||
@@ -107,16 +116,15 @@ int velo_jseg_start(BDRVVeloState *s, Error **errp)
         .access_key = c->access_key, .secret_key = c->secret_key,
         .ca_file = c->ca_file, .insecure = c->insecure,
     };
+    int ret;
 
-    if (!c->backend) {
-        return 0;
+    if (c->backend) {
+        ret = velo_jseg_open(s, &cfg, s->jseg.rpo_local, errp);
+        if (ret < 0) {
+            return ret;
+        }
     }
-    if (!s->jrn) {
-        error_setg(errp, "velo: objstore holds journal segments: it needs a "
-                   "journal node (journal=NODE-NAME)");
-        return -EINVAL;
-    }
-    return velo_jseg_open(s, &cfg, s->jseg.rpo_local, errp);
+    return velo_tier_open(s, errp);
 }
 
 void velo_jseg_free_config(BDRVVeloState *s)

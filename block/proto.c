@@ -500,6 +500,10 @@ bool velo_write_req_decode(const uint8_t *p, size_t len, uint64_t disk_size,
     if (w->epoch == 0 || w->seq == 0) {
         return fail(why, "WRITE with a zero epoch or sequence number");
     }
+    if (w->epoch == UINT64_MAX) {
+        return fail(why, "WRITE with epoch 2^64-1 (reserved for FLUSH "
+                    "queries)");
+    }
     if (w->flags) {
         return fail(why, "WRITE with unknown flags");
     }

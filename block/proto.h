@@ -293,7 +293,8 @@ int velo_chunk_next(const uint8_t *p, size_t len, size_t *pos,
 void velo_write_req_encode(uint8_t *buf, const VeloWrite *w);
 
 /*
- * Decode the WRITE prefix: seq and epoch non-zero, length in 1 ..
+ * Decode the WRITE prefix: seq and epoch non-zero (epoch below 2^64-1,
+ * which only FLUSH uses, to ask), length in 1 ..
  * @max_payload - VELO_WRITE_OVERHEAD, the range inside @disk_size, no
  * unknown flags.  The chunks after it are checked with velo_chunk_next()
  * against the range.

@@ -67,6 +67,7 @@ typedef struct VeloBusy {
     uint64_t n;                 /* number of extents */
     bool readahead;
     bool profile;               /* fetched by profile replay */
+    bool tier;                  /* from the object store tier first */
     bool done;
     int ret;
     uint8_t *buf;               /* n * extent_size bytes when fetching */
@@ -154,6 +155,20 @@ typedef struct VeloJSegState {
     uint64_t segments, bytes, recovered;
     char *last_error;
 } VeloJSegState;
+
+/* The object store tier of cold clean extents (tier.c). */
+typedef struct VeloTierState {
+    uint64_t limit;             /* cache-size: most clean bytes cached; 0 */
+    unsigned long *ref;         /* clock reference bits, with a limit */
+    unsigned long *in_store;    /* extents in the object store, with one */
+    uint64_t hand;              /* the clock hand */
+    bool running;               /* the eviction coroutine runs */
+    VeloAtRestKey key;          /* with key-secret: the tier's own key */
+    bool has_key;
+    QemuMutex key_lock;         /* Protects key (used by worker threads). */
+    bool lock_init;
+    uint64_t hits, misses, evictions, bytes_put, put_errors;
+} VeloTierState;
 
 typedef struct VeloStats {
     uint64_t bytes_fetched, bytes_fetched_raw, bytes_wire;
@@ -243,6 +258,7 @@ typedef struct BDRVVeloState {
     /* Cache file (cache.c). */
     BdrvChild *cache_child;     /* the cache-file or cache-node child */
     bool cache_node;            /* cache-node given (else cache.file) */
+    bool cache_created;         /* the cache was empty at this open */
     VeloCacheHdr chdr;
     uint32_t *crc;              /* per extent: CRC-32 of its cached data */
     uint64_t write_gen;         /* bumped by every guest write to the file */
@@ -255,7 +271,8 @@ typedef struct BDRVVeloState {
 
     /* Write-back journal (journal-io.c, drain.c), or NULL. */
     VeloJournal *jrn;
-    VeloJSegState jseg;
+    VeloJSegState jseg;         /* the object store and journal segments */
+    VeloTierState tier;
 
     VeloStats stats;
 } BDRVVeloState;
@@ -314,6 +331,13 @@ void coroutine_fn velo_co_req_send(BDRVVeloState *s, VeloReq *req,
 int coroutine_fn velo_co_req_wait(BDRVVeloState *s, VeloReq *req,
                                   Error **errp);
 
+/*
+ * Whether I/O in flight waits for the connection: requests waiting for a
+ * reconnect, or guest writes waiting for journal space (which the drain to
+ * the origin frees).  Then a drained node still reconnects and drains.
+ */
+bool velo_conn_needed(BDRVVeloState *s);
+
 /* Park the connection manager for a drain, and let it go again. */
 void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s);
 void coroutine_fn velo_conn_drain_end(BDRVVeloState *s);
@@ -352,6 +376,9 @@ int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
 /* Store a fetched clean extent: data first, then its CACHED entry. */
 int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
                                         const uint8_t *buf);
+
+/* Drop clean extent @idx from the cache file (entry first, then the slot). */
+int coroutine_fn velo_cache_drop_clean(BDRVVeloState *s, uint64_t idx);
 
 /* Store a guest-written extent, pinned (DIRTY), in crash-safe order. */
 int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
@@ -506,6 +533,25 @@ uint64_t velo_jseg_local_only_ms(BDRVVeloState *s);
  */
 int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, bool apply,
                                       Error **errp);
+
+/* --- tier.c: cold extents in the object store --------------------------- */
+
+/* After the cache is loaded: list the store's extents, derive the key. */
+int velo_tier_open(BDRVVeloState *s, Error **errp);
+void velo_tier_close(BDRVVeloState *s);
+
+/* Whether extent @idx is in the object store (fetch it from there). */
+bool velo_tier_has(BDRVVeloState *s, uint64_t idx);
+
+/* Read extents [@first, +@n) from the store into @buf; -errno: a miss. */
+int coroutine_fn velo_co_tier_get(BDRVVeloState *s, uint64_t first,
+                                  uint64_t n, uint8_t *buf);
+
+/* A cache hit on @idx (clock reference bit). */
+void velo_tier_touch(BDRVVeloState *s, uint64_t idx);
+
+/* Start evicting if clean extents exceed cache-size. */
+void velo_tier_kick(BDRVVeloState *s);
 
 /* --- drain.c: draining the journal to the origin ------------------------- */
 

@@ -384,6 +384,7 @@ static void velo_free_state(BDRVVeloState *s)
     g_free(s->tlshostname);
     velo_cas_close(s->cas);
     s->cas = NULL;
+    velo_tier_close(s);
     velo_jseg_close(s);
     velo_jseg_free_config(s);
     velo_journal_free(s);
@@ -460,6 +461,10 @@ static int velo_open(BlockDriverState *bs, QDict *options, int flags,
             ret = o.ret;
             goto fail;
         }
+    }
+    ret = velo_jseg_start(s, errp);
+    if (ret < 0) {
+        goto fail;
     }
     if (s->jrn) {
         velo_run_co(bs, velo_open_journal_entry, &o);
@@ -560,6 +565,11 @@ static BlockStatsSpecific *velo_get_specific_stats(BlockDriverState *bs)
     v->reconnects = s->stats.reconnects;
     v->connected = s->connected;
     velo_profile_stats(s, v);
+    v->tier_hits = s->tier.hits;
+    v->tier_misses = s->tier.misses;
+    v->tier_evictions = s->tier.evictions;
+    v->tier_bytes_put = s->tier.bytes_put;
+    v->tier_put_errors = s->tier.put_errors;
     velo_journal_stats(s, v);
     return st;
 }

@@ -79,10 +79,6 @@ int coroutine_fn velo_co_journal_start(BDRVVeloState *s, Error **errp)
     if (ret < 0) {
         return ret;
     }
-    ret = velo_jseg_start(s, errp);
-    if (ret < 0) {
-        return ret;
-    }
     if (s->jseg.store) {
         /* A new journal: on another host, this recovers the lost one. */
         ret = velo_co_jseg_recover(s, j->formatted, errp);
