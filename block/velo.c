@@ -673,6 +673,7 @@ static void coroutine_fn velo_co_drain_end(BlockDriverState *bs)
     velo_conn_drain_end(bs->opaque);
     velo_profile_kick(bs->opaque);
     velo_drain_kick(bs->opaque);
+    velo_tier_kick(bs->opaque);
 }
 
 static void velo_detach_aio_context(BlockDriverState *bs)
