@@ -264,11 +264,131 @@ def report(res):
               f"4 bytes of CRC in RAM (80 KiB per GiB), 8 bytes of index in the cache file (128 KiB per GiB, "
               f"also held in RAM while the index is loaded or rewritten); an empty disk never touches "
               f"its CRC array, so the RSS figure shows the map only.\n")
+    for rate, W in res.get('writeback', {}).items():
+        writeback_section(w, targets, rate, rtt, W)
     if targets:
         w('### Targets\n')
         w('| target | measured | goal | met |')
         w('|---|---:|---|---|')
         for name, val, goal, ok in targets:
-            w(f"| {name} | {fmt_x(val)} | {goal} | {'yes' if ok else '**no**'} |")
+            w(f"| {name} | {val if isinstance(val, str) else fmt_x(val)} | {goal} | "
+              f"{'yes' if ok else '**no**'} |")
         w('')
     return '\n'.join(out) + '\n'
+
+
+def _load(d):
+    a, b = d.get('loadavg-start'), d.get('loadavg-end')
+    return f"{a[0]:.1f}-{b[0]:.1f}" if a and b else 'n/a'
+
+
+def writeback_section(w, targets, rate, rtt, W):
+    """The write-back measurements of writeback.py at one rate."""
+    bps = parse_rate(rate)
+    w(f"### Write-back at {rate_name(rate)}, {rtt} ms RTT\n")
+    w("Origin: a blank 4 GiB qcow2 served by qemu-storage-daemon as a writable velo export "
+      "(writable=on, write-state), behind velo-link. Cloud: a velo node with "
+      "write-mode=write-back and a raw journal node sized for the whole workload, so that no "
+      "guest write waits for the link.\n")
+    T = W.get('throughput', {})
+    if W.get('throughput-error'):
+        w(f"Guest write throughput: failed: {W['throughput-error'][:300]}\n")
+    if any(k.startswith('64k-') for k in T):
+        w(f"Guest write throughput: `qemu-img bench -w`, {_bench_mib(T)} MiB of 64 KiB "
+          f"sequential writes (a constant byte pattern), fresh velo cache file and journal or "
+          f"fresh local qcow2 for each run, the two interleaved, median of {T.get('runs')} runs; "
+          f"load average {_load(T)}. With -t none the journal is O_DIRECT; velo's cache file is "
+          f"always buffered.\n")
+        w('| writes | -t | local qcow2 MiB/s | velo write-back MiB/s | velo / local |')
+        w('|---|---|---:|---:|---:|')
+        for cache in ('writeback', 'none'):
+            for qd in (1, 16):
+                r = T.get(f'64k-qd{qd}-{cache}')
+                if r:
+                    w(f"| 64 KiB, QD {qd} | {cache} | {r['local-mibs']:.0f} | {r['velo-mibs']:.0f} | "
+                      f"{fmt_x(r['ratio'])} |")
+                    targets.append((f'{rate}: write-back guest writes, 64 KiB QD{qd} -t {cache}: '
+                                    f'velo / local qcow2', r['ratio'], '>= 0.8', r['ratio'] >= 0.8))
+        n = T.get('64k-qd1-writeback-nolink')
+        if n and 'linked-mibs' in n:
+            w(f"\nThe link's effect (64 KiB QD 1, -t writeback, interleaved runs): "
+              f"{n['linked-mibs']:.0f} MiB/s with velo-link in front of the export, "
+              f"{n['velo-mibs']:.0f} MiB/s with the export on a local socket (with / without: "
+              f"{fmt_x(n['ratio'])}; without the link the drain runs at full speed beside the "
+              f"writes).")
+        z, d = T.get('4k-zero-extents'), T.get('4k-data-extents')
+        if z and d:
+            w(f"\n4 KiB writes, one per 64 KiB extent, cold cache: into extents the origin holds as "
+              f"zeros, {z['velo-ms-per-write']:.2f} ms each (local qcow2 {z['local-ms-per-write']:.2f}); "
+              f"into extents it holds data in, **{d['velo-ms-per-write']:.1f} ms each** (local "
+              f"{d['local-ms-per-write']:.2f}; {fmt_mib(d['link-down'])} MiB fetched for "
+              f"{d['writes']} writes): a partial write first reads the whole extent from the origin, "
+              f"one round trip each.")
+        w('')
+    D = W.get('drain', {})
+    rows = [(k, D[k]) for k in ('64k', '1m', '4k') if k in D]
+    if rows:
+        w(f"Drain: real disk data (64 KiB extents of the test guest) written through an NBD export "
+          f"of the velo node (qemu-io, `write -s`), then `velo-drain` polled every 50 ms until "
+          f"idle. Drain time from the first write to idle. Ideal = link rate "
+          f"({bps / 8e6:.1f} MB/s) x guest bytes / WRITE payload bytes (wire-bytes-drained); "
+          f"ratio = drain rate / ideal; \"by link bytes\" counts all bytes velo-link carried up. "
+          f"Load average {_load(D)}.\n")
+        w('| writes | guest MiB | wire MiB | compression | writer s | drain s | drain MB/s | '
+          'ideal MB/s | ratio | by link bytes | after the writer | CPU s: cloud / origin / link |')
+        w('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+        for k, r in rows:
+            if 'error' in r:
+                w(f"| {k} | failed: {r['error'][:200]} | | | | | | | | | | |")
+                continue
+            c = r.get('cpu-s', {})
+            after = r.get('ratio-after-writer')
+            w(f"| {r['writes']} x {k.upper().replace('K', ' KiB').replace('M', ' MiB')} | "
+              f"{fmt_mib(r['guest-bytes'])} | {fmt_mib(r['wire-bytes'])} | {r['compression']:.2f}x | "
+              f"{r['writer-s']:.1f} | {r['drain-s']:.1f} | {r['drain-Bps'] / 1e6:.2f} | "
+              f"{r['ideal-Bps'] / 1e6:.2f} | {r['ratio']:.2f} | {r['link-ratio']:.2f} | "
+              f"{'n/a' if after is None else f'{after:.2f}'} | {c.get('cloud-qsd', 0):.1f} / "
+              f"{c.get('origin-qsd', 0):.1f} / {c.get('velo-link', 0):.1f} |")
+            targets.append((f'{rate}: write-back drain rate / (link x compression), {k} writes',
+                            r['ratio'], '>= 0.9', r['ratio'] >= 0.9))
+        w('')
+    runs = W.get('rpo', {})
+    if 'load' in runs or 'error' in runs:       # runs before --wb-load took a list
+        runs = {'': runs}
+    rows = []
+    for P in runs.values():
+        if P.get('error'):
+            w(f"RPO run at {P.get('load', 0):.0%} load: failed: {P['error'][:300]}\n")
+        elif P.get('samples'):
+            rows.append(P)
+    if rows:
+        P = rows[0]
+        w(f"RPO: 64 KiB writes of guest data offered at a fixed rate (a share of link rate x "
+          f"{P['compression-assumed']:.2f}, the 64 KiB drain's compression) for {P['seconds']} s; "
+          f"`rpo-ms` sampled every second (growth: its slope over the second half of the run). "
+          f"Load average {', '.join(_load(P) for P in rows)}.\n")
+        w('| load | offered MB/s | written MiB | write MB/s | rpo max s | rpo p95 s | rpo median s '
+          '| rpo growth, 2nd half | journal used max MiB | drain tail s | throttled writes |')
+        w('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+        for P in rows:
+            slope = P.get('rpo-slope-s-per-min')
+            w(f"| {P['load']:.0%} | {P['offered-Bps'] / 1e6:.1f} | {fmt_mib(P['written-bytes'])} | "
+              f"{P['written-Bps'] / 1e6:.1f} | {P['rpo-max-ms'] / 1000:.1f} | "
+              f"{P['rpo-p95-ms'] / 1000:.1f} | {P['rpo-median-ms'] / 1000:.1f} | "
+              f"{'n/a' if slope is None else f'{slope:+.1f} s/min'} | {fmt_mib(P['used-max'])} | "
+              f"{P['tail-s']:.1f} | {P['throttled']} |")
+            ld = f"{P['load']:.0%}"
+            targets.append((f'{rate}: write-back RPO max under {ld} load', f"{P['rpo-max-ms'] / 1000:.1f} s",
+                            '<= 30 s', P['rpo-max-ms'] <= 30000))
+            targets.append((f'{rate}: write-back RPO p95 under {ld} load', f"{P['rpo-p95-ms'] / 1000:.1f} s",
+                            '<= 30 s', P['rpo-p95-ms'] <= 30000))
+            if slope is not None:
+                targets.append((f'{rate}: write-back RPO holds under {ld} load (growth over the '
+                                f'2nd half)', f'{slope:+.1f} s/min', '<= +1 s/min (bounded)',
+                                slope <= 1))
+        w('')
+
+
+def _bench_mib(T):
+    r = T.get('64k-qd1-writeback') or {}
+    return r.get('bytes', 0) // MiB

@@ -14,6 +14,8 @@ qemu-storage-daemon):
              and nbdcopy over NBD, then local)
   extras     qemu-img bench of a warm velo node vs the local raw image; peak
              RSS of the velo client vs ram-size; cache metadata per GiB
+  write-back writeback.py: guest writes in write-mode=write-back vs a local
+             qcow2, journal drain rate, RPO under load (--writeback alone)
 
 Everything runs from a private work directory; every process started here
 is stopped by its pid at the end.
@@ -40,6 +42,7 @@ BIN = os.path.join(TOP, 'build', 'bin')
 sys.path.insert(0, HERE)
 import tracelib  # noqa: E402
 import profilebench  # noqa: E402
+import writeback  # noqa: E402
 from benchutil import MiB, GiB, BENCH_OFFSET, BENCH_BYTES, rate_name, parse_rate, \
     parse_size, fmt_s, fmt_mib, fmt_x, get, ratio  # noqa: E402
 from report import report  # noqa: E402
@@ -570,10 +573,14 @@ class Bench:
                 for rate in self.a.rates:
                     self.run_profile(rate)
                 return self.results
-            for rate in ([] if self.a.extras_only else self.a.rates):
-                self.run_rate(rate)
-            if not self.a.quick:
-                self.run_extras()
+            if not self.a.writeback:
+                for rate in ([] if self.a.extras_only else self.a.rates):
+                    self.run_rate(rate)
+                if not self.a.quick:
+                    self.run_extras()
+            if self.a.writeback or not (self.a.quick or self.a.extras_only or self.a.no_writeback):
+                for rate in self.a.rates:
+                    writeback.run_writeback(self, rate, Link, log)
         finally:
             self.procs.stop_all()
         self.results['finished'] = datetime.datetime.now().isoformat(timespec='seconds')
@@ -605,6 +612,17 @@ def main(argv):
                     help='boots of each kind with --profile-boot (default 2)')
     ap.add_argument('--profile-opts', default='',
                     help='extra velo options of the (b) boots, e.g. profile-inflight=512K')
+    ap.add_argument('--writeback', action='store_true',
+                    help='only the write-back measurements: guest write throughput, journal drain '
+                         'rate, RPO under load (~5 min; also part of a default run)')
+    ap.add_argument('--no-writeback', action='store_true', help='skip the write-back measurements')
+    ap.add_argument('--wb-drain-mib', type=int, default=256,
+                    help='guest MiB written for the drain rate of 64 KiB and 1 MiB writes (default 256)')
+    ap.add_argument('--wb-load', default='0.6',
+                    help='RPO runs: write rate(s) as a fraction of link rate x compression, '
+                         'comma-separated (default 0.6)')
+    ap.add_argument('--wb-rpo-seconds', type=int, default=90,
+                    help='RPO run: seconds of sustained writes (default 90)')
     ap.add_argument('--work', help='work directory (default: a new /tmp/velo-bench.XXXXXX)')
     ap.add_argument('--keep', action='store_true', help='keep the work directory')
     ap.add_argument('--no-snapshot', action='store_true',
@@ -633,6 +651,7 @@ def main(argv):
     for r in a.rates:
         parse_rate(r)
     a.traces = [t.strip() for t in a.traces.split(',') if t.strip()]
+    a.wb_loads = [float(x) for x in a.wb_load.split(',') if x.strip()]
     if a.rtt_ms % 2:
         raise SystemExit('run.sh: --rtt-ms must be even (velo-link delays each direction by RTT/2)')
     a.delay_ms = a.rtt_ms // 2
