@@ -256,6 +256,7 @@ static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
     s->max_payload = r.max_payload;
     s->features = r.features;
     s->max_inflight = MIN(r.max_inflight, s->max_inflight_opt);
+    s->srv_max_inflight = r.max_inflight;
     trace_velo_conn_handshake(s, r.version, r.disk_size, r.extent_size,
                               r.max_payload, r.max_inflight);
     return 0;
@@ -716,7 +717,8 @@ void coroutine_fn velo_co_req_send(BDRVVeloState *s, VeloReq *req,
     int ret;
 
     *req = (VeloReq) { .type = type, .co = qemu_coroutine_self() };
-    while (s->connected && s->inflight >= s->max_inflight) {
+    /* The drain may use every slot the server grants; fetches hold few. */
+    while (s->connected && s->inflight >= MAX(s->srv_max_inflight, 1)) {
         qemu_co_queue_wait(&s->slot_wait, NULL);
     }
     if (!s->connected) {

@@ -7,8 +7,10 @@
  * records, the mode is write-back, the node is connected and not drained.
  * It takes up to VELO_DRAIN_BATCH bytes of records from the head, reads
  * them back from the journal node (checking their CRCs), compresses them
- * in a worker thread, sends them all as pipelined WRITEs (epoch, seq), and
- * then a FLUSH; the FLUSH_REPLY's durable seq moves the journal head.  On
+ * in a worker thread, sends them all as pipelined WRITEs (epoch, seq), up
+ * to the server's in-flight limit, with a FLUSH right behind them, so a
+ * batch costs one round trip; the FLUSH_REPLY's durable seq moves the
+ * journal head (once the cache file holds those records durably too).  On
  * any failure the pass ends and the next one, a second later, starts again
  * from the head: the origin answers what it already has as DUPLICATE, so
  * resending is harmless.  A STALE answer means another node took the disk
@@ -31,8 +33,8 @@
 #include "velo-int.h"
 #include "trace.h"
 
-#define VELO_DRAIN_BATCH        (8u << 20)      /* guest bytes per pass */
-#define VELO_DRAIN_MAX_RECORDS  64
+#define VELO_DRAIN_BATCH        (16u << 20)     /* guest bytes per pass */
+#define VELO_DRAIN_MAX_RECORDS  1024
 #define VELO_DRAIN_RETRY_NS     (1 * NANOSECONDS_PER_SECOND)
 #define VELO_DRAIN_ZLEVEL       1
 
@@ -166,6 +168,12 @@ static int64_t coroutine_fn velo_co_drain_send(BDRVVeloState *s,
                          d[i].frame_len);
         j->wire_drained += d[i].frame_len;
     }
+    /*
+     * The FLUSH goes right behind them: the server applies what it
+     * accepted first, so one round trip covers the whole batch.
+     */
+    velo_flush_req_encode(freq, j->sb.epoch);
+    velo_co_req_send(s, &flush, VELO_MSG_FLUSH, freq, sizeof(freq));
     for (i = 0; i < n; i++) {
         VeloWriteReply wr;
         r = velo_co_req_wait(s, &d[i].req, ret < 0 ? NULL : &err);
@@ -186,10 +194,10 @@ static int64_t coroutine_fn velo_co_drain_send(BDRVVeloState *s,
         err = NULL;
     }
     if (ret < 0) {
+        velo_co_req_wait(s, &flush, NULL);
+        g_free(flush.payload);
         return ret;
     }
-    velo_flush_req_encode(freq, j->sb.epoch);
-    velo_co_req_send(s, &flush, VELO_MSG_FLUSH, freq, sizeof(freq));
     ret = velo_co_req_wait(s, &flush, errp);
     if (ret == 0 && !velo_flush_reply_decode(flush.payload, flush.hdr.length,
                                              &fr, &why)) {

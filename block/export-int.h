@@ -28,7 +28,7 @@
 
 /* What a client gets in HELLO_REPLY. */
 #define VELO_EXP_MAX_PAYLOAD    ((4u << 20) + 4096)
-#define VELO_EXP_MAX_INFLIGHT   64
+#define VELO_EXP_MAX_INFLIGHT   256
 #define VELO_EXP_FEATURES       (VELO_F_ZSTD | VELO_F_HASH | VELO_F_WRITE)
 #define VELO_EXP_DEFAULT_ZLEVEL 3
 

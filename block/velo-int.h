@@ -224,6 +224,7 @@ typedef struct BDRVVeloState {
     uint64_t features;          /* VELO_F_* the server accepted */
     struct ZSTD_DCtx_s *zdctx;  /* decompresses ZSTD chunks (never yields) */
     uint32_t max_inflight;      /* min(option, server limit) */
+    uint32_t srv_max_inflight;  /* the server's limit (pipelined writes) */
     uint32_t inflight;          /* requests sent and not yet answered */
     CoQueue slot_wait;          /* waiting for inflight < max_inflight */
     CoQueue conn_wait;          /* waiting for a connection */
@@ -318,7 +319,8 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
                                  Error **errp);
 
 /*
- * Pipelined requests (the journal drain): send @req now, in call order,
+ * Pipelined requests (the journal drain), up to the server's in-flight
+ * limit rather than max-inflight: send @req now, in call order,
  * and collect its reply later with velo_co_req_wait().  Neither waits for
  * a reconnect nor resends: a lost connection fails the request.  After
  * velo_co_req_send() returns, velo_co_req_wait() must be called; the reply

@@ -10,7 +10,7 @@ cp "$img" "$tmp/c.qcow2"
 boot "$tmp/c.qcow2" virtio "$tmp/serial.log" >"$tmp/boot.log" 2>&1 ||
     { cat "$tmp/boot.log"; fail "the converted guest did not boot on virtio-blk"; }
 tail -n 2 "$tmp/boot.log"
-net=$(grep -a '^NET:' "$tmp/serial.log" | tr -d '\r')
+net=$(grep -ao 'NET:.*' "$tmp/serial.log" | tr -d '\r' || true)
 echo "$net" | grep -Eq 'eth0 +UP +10\.0\.2\.[0-9]+/24' || fail "no DHCP address on eth0: $net"
 grep -aq 'SYSINIT: .* root /dev/vda1' "$tmp/serial.log" || fail "root is not on /dev/vda1"
 

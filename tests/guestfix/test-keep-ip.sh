@@ -13,6 +13,6 @@ grep -q 'address 192.0.2.10/24' "$tmp/interfaces" || fail "address not kept"
 grep -q '^iface ens192 inet static' "$tmp/interfaces" || fail "the old stanza is gone"
 boot "$tmp/k.qcow2" virtio "$tmp/serial.log" >"$tmp/boot.log" 2>&1 ||
     { cat "$tmp/boot.log"; fail "no boot on virtio-blk"; }
-net=$(grep -a '^NET:' "$tmp/serial.log" | tr -d '\r')
+net=$(grep -ao 'NET:.*' "$tmp/serial.log" | tr -d '\r' || true)
 echo "$net" | grep -Eq 'eth0 +UP +192\.0\.2\.10/24' || fail "eth0 lacks the static address: $net"
 say "ok: $net"
