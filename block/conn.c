@@ -511,8 +511,17 @@ void velo_conn_stop(BDRVVeloState *s)
 
 bool velo_conn_needed(BDRVVeloState *s)
 {
-    return !qemu_co_queue_empty(&s->conn_wait) ||
+    return s->link_waiters ||
            (s->jrn && !qemu_co_queue_empty(&s->jrn->space_wait));
+}
+
+/* Resume a parked conn_co (once: whoever clears the flag schedules it). */
+void velo_conn_unpark(BDRVVeloState *s)
+{
+    if (s->conn_parked && s->conn_co) {
+        s->conn_parked = false;
+        aio_co_schedule(s->ctx, s->conn_co);
+    }
 }
 
 /*
@@ -541,9 +550,7 @@ void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s)
 void coroutine_fn velo_conn_drain_end(BDRVVeloState *s)
 {
     s->drained = false;
-    if (s->conn_parked) {
-        aio_co_schedule(s->ctx, s->conn_co);
-    }
+    velo_conn_unpark(s);
 }
 
 void velo_conn_detach(BDRVVeloState *s)
@@ -620,7 +627,11 @@ static int coroutine_fn velo_co_await_link(BDRVVeloState *s, Error **errp)
         if (!s->down_since_ns) {
             s->down_since_ns = now;
         }
+        /* While drained, conn_co parks unless someone needs the link. */
+        s->link_waiters++;
+        velo_conn_unpark(s);
         qemu_co_queue_wait(&s->conn_wait, NULL);
+        s->link_waiters--;
     }
     return 0;
 }

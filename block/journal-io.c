@@ -389,7 +389,8 @@ int coroutine_fn velo_co_journal_flush(BDRVVeloState *s)
     return ret;
 }
 
-int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, Error **errp)
+int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, bool writable,
+                                        Error **errp)
 {
     VeloJournal *j = s->jrn;
     uint8_t *buf = qemu_blockalign(j->child->bs,
@@ -425,7 +426,8 @@ int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, Error **errp)
     }
     qemu_vfree(buf);
     if (ret == 0 && n) {
-        ret = velo_co_journal_flush(s);
+        /* A read-only journal keeps its cache_seq: the next open replays. */
+        ret = writable ? velo_co_journal_flush(s) : velo_cache_flush(s);
     }
     trace_velo_journal_replay(s, n, ret);
     return ret;

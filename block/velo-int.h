@@ -215,6 +215,7 @@ typedef struct BDRVVeloState {
     bool conn_co_sleeping;      /* conn_co is in its back-off sleep */
     bool conn_in_read;          /* conn_co is parked waiting for input */
     bool conn_parked;           /* conn_co is parked while drained */
+    unsigned link_waiters;      /* requests waiting for a (re)connection */
     bool drained;
     QemuCoSleep conn_sleep;
     CoMutex send_mutex;         /* Protects sending frames on ioc. */
@@ -340,6 +341,9 @@ int coroutine_fn velo_co_req_wait(BDRVVeloState *s, VeloReq *req,
  */
 bool velo_conn_needed(BDRVVeloState *s);
 
+/* Resume conn_co if it is parked (a drained node that needs the link). */
+void velo_conn_unpark(BDRVVeloState *s);
+
 /* Park the connection manager for a drain, and let it go again. */
 void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s);
 void coroutine_fn velo_conn_drain_end(BDRVVeloState *s);
@@ -458,8 +462,12 @@ int coroutine_fn velo_co_journal_load(BDRVVeloState *s, bool writable,
                                       uint64_t origin_seq, uint64_t origin_epoch,
                                       Error **errp);
 
-/* Replay records after sb.cache_seq into the cache file (after a crash). */
-int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, Error **errp);
+/*
+ * Replay records after sb.cache_seq (all, into a new cache file) into the
+ * cache file; with @writable, note the new cache_seq in the journal.
+ */
+int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, bool writable,
+                                        Error **errp);
 
 /*
  * Append a record of a guest write (@qiov from @qoff, or NULL for ZERO) of

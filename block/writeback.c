@@ -86,10 +86,8 @@ int coroutine_fn velo_co_journal_start(BDRVVeloState *s, Error **errp)
             return ret;
         }
     }
-    if (writable) {
-        ret = velo_co_journal_replay(s, errp);
-    }
-    return ret;
+    /* Even read-only: the cache (always writable) must show every record. */
+    return velo_co_journal_replay(s, writable, errp);
 }
 
 void velo_journal_stats(BDRVVeloState *s, BlockStatsSpecificVelo *v)

@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import iotests
@@ -199,3 +200,61 @@ def qemu_io_nofmt(*args: str) -> 'subprocess.CompletedProcess[str]':
     return subprocess.run(iotests.qemu_io_args_no_fmt + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, check=False)
+
+
+def add_qmp_socket(vm, name: str = 'qmp2') -> str:
+    """
+    Give @vm (not launched yet) a second QMP monitor on a unix socket, for
+    QmpThread; returns the socket's path.
+    """
+    path = sock_path(f'{name}.sock')
+    vm.add_args('-chardev', f'socket,id={name},path={path},server=on,wait=off',
+                '-mon', f'chardev={name},mode=control')
+    return path
+
+
+class QmpThread(threading.Thread):
+    """
+    One QMP command sent on a second monitor (add_qmp_socket) from a thread:
+    for a command that blocks until a drain ends (human-monitor-command
+    qemu-io, blockdev-reopen, blockdev-del) while the test goes on, e.g.
+    restarting an origin.  The iotests QMP clients (VM, storage daemon)
+    share one asyncio event loop that only one thread can run at a time, so
+    this one speaks QMP over a plain socket.  The answer ends up in .result.
+    """
+
+    def __init__(self, path: str, cmd: str, **args):
+        super().__init__(daemon=True)
+        self.path, self.cmd, self.args = path, cmd, args
+        self.result = None
+        self.start()
+
+    def run(self):
+        try:
+            self._run()
+        except (OSError, ValueError) as e:     # the VM went away
+            self.result = {'error': {'desc': f'{self.cmd}: {e}'}}
+
+    def _run(self):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.path)
+            f = s.makefile('rw', encoding='utf-8')
+
+            def call(cmd, args):
+                f.write(json.dumps({'execute': cmd, 'arguments': args}) + '\n')
+                f.flush()
+                while True:
+                    msg = json.loads(f.readline())
+                    if 'return' in msg or 'error' in msg:
+                        return msg
+
+            json.loads(f.readline())            # the greeting
+            call('qmp_capabilities', {})
+            self.result = call(self.cmd, self.args)
+
+    def wait(self, timeout: float = 120.0):
+        """Wait for the answer; raise if there is none after @timeout s."""
+        self.join(timeout)
+        if self.is_alive():
+            raise RuntimeError(f'{self.cmd} still running after {timeout} s')
+        return self.result
