@@ -381,7 +381,8 @@ static void coroutine_fn velo_conn_entry(void *opaque)
                 /* Back off: 0.1 s doubling to 2 s. */
                 s->conn_co_sleeping = true;
                 qemu_co_sleep_ns_wakeable(&s->conn_sleep, QEMU_CLOCK_REALTIME,
-                    MIN(100 * SCALE_MS << MIN(s->attempts, 5), 2 * NANOSECONDS_PER_SECOND));
+                    MIN((int64_t)100 * SCALE_MS << MIN(s->attempts, 5),
+                        2 * NANOSECONDS_PER_SECOND));
                 s->conn_co_sleeping = false;
                 continue;
             }
