@@ -628,8 +628,14 @@ static int coroutine_fn velo_co_await_link(BDRVVeloState *s, Error **errp)
         if (!s->down_since_ns) {
             s->down_since_ns = now;
         }
-        /* While drained, conn_co parks unless someone needs the link. */
-        s->link_waiters++;
+        /*
+         * While drained, conn_co parks unless someone needs the link.  The
+         * first request to wait cuts a back-off sleep short: the link may
+         * be back, and reconnect-delay may be shorter than the back-off.
+         */
+        if (s->link_waiters++ == 0 && s->conn_co_sleeping) {
+            qemu_co_sleep_wake(&s->conn_sleep);
+        }
         velo_conn_unpark(s);
         qemu_co_queue_wait(&s->conn_wait, NULL);
         s->link_waiters--;
