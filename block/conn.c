@@ -359,8 +359,9 @@ static void coroutine_fn velo_conn_entry(void *opaque)
              * must also wait for this attempt, so that the node does not
              * move to another AioContext in the middle of it.
              */
-            bool hold = s->drained;
+            bool hold = s->drained > 0;
             s->attempts++;
+            s->conn_tries++;
             if (hold) {
                 bdrv_inc_in_flight(s->bs);
             }
@@ -533,7 +534,7 @@ void velo_conn_unpark(BDRVVeloState *s)
  */
 void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s)
 {
-    s->drained = true;
+    s->drained++;
     if (velo_conn_needed(s)) {
         /*
          * Requests in flight wait for the link (a read of an uncached
@@ -550,8 +551,10 @@ void coroutine_fn velo_conn_drain_begin(BDRVVeloState *s)
 
 void coroutine_fn velo_conn_drain_end(BDRVVeloState *s)
 {
-    s->drained = false;
-    velo_conn_unpark(s);
+    assert(s->drained > 0);
+    if (--s->drained == 0) {
+        velo_conn_unpark(s);
+    }
 }
 
 void velo_conn_detach(BDRVVeloState *s)
@@ -609,6 +612,8 @@ bool coroutine_fn velo_co_wait_connected(BDRVVeloState *s, uint32_t timeout_s)
 /* Wait for a connection within reconnect-delay of its loss. */
 static int coroutine_fn velo_co_await_link(BDRVVeloState *s, Error **errp)
 {
+    uint64_t tries0 = s->conn_tries;
+
     while (!s->connected) {
         int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
         int64_t since = s->down_since_ns ? s->down_since_ns : now;
@@ -617,8 +622,16 @@ static int coroutine_fn velo_co_await_link(BDRVVeloState *s, Error **errp)
             error_setg(errp, "node is closing");
             return -ECANCELED;
         }
+        /*
+         * Past reconnect-delay since the loss, a request fails at once,
+         * unless the connection manager sleeps in its back-off and has not
+         * tried since the request came: then one attempt first (the server
+         * may be back).
+         */
         if (now - since >= (int64_t)s->reconnect_delay * NANOSECONDS_PER_SECOND &&
-            (s->down_since_ns || s->attempts)) {
+            (s->down_since_ns || s->attempts) &&
+            !(s->reconnect_delay && s->conn_tries == tries0 &&
+              s->conn_co_sleeping)) {
             error_setg(errp, "velo server for export '%s' unreachable for %u s "
                        "(reconnect-delay): %s", s->export_name,
                        s->reconnect_delay,
@@ -633,7 +646,8 @@ static int coroutine_fn velo_co_await_link(BDRVVeloState *s, Error **errp)
          * first request to wait cuts a back-off sleep short: the link may
          * be back, and reconnect-delay may be shorter than the back-off.
          */
-        if (s->link_waiters++ == 0 && s->conn_co_sleeping) {
+        if ((s->link_waiters++ == 0 || s->conn_tries == tries0) &&
+            s->conn_co_sleeping) {
             qemu_co_sleep_wake(&s->conn_sleep);
         }
         velo_conn_unpark(s);

@@ -216,7 +216,7 @@ typedef struct BDRVVeloState {
     bool conn_in_read;          /* conn_co is parked waiting for input */
     bool conn_parked;           /* conn_co is parked while drained */
     unsigned link_waiters;      /* requests waiting for a (re)connection */
-    bool drained;
+    unsigned drained;           /* drained sections we are in (they nest) */
     QemuCoSleep conn_sleep;
     CoMutex send_mutex;         /* Protects sending frames on ioc. */
     GHashTable *reqs;           /* handle -> VeloReq *, awaiting replies */
@@ -234,6 +234,7 @@ typedef struct BDRVVeloState {
     int64_t down_since_ns;      /* when the connection was lost, or 0 */
     bool ping_sent;
     unsigned attempts;          /* connection attempts since the last success */
+    uint64_t conn_tries;        /* connection attempts ever */
     char *last_error;           /* why the last attempt or connection failed */
     const char *timeout_reason; /* set when the tick shut the channel down */
     QEMUTimer *tick;            /* 1 s: stalls, handshake timeout, deadlines */
@@ -426,7 +427,7 @@ uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
                             VeloFetchKind kind);
 void velo_fetch_cleanup(BDRVVeloState *s);
 
-/* Load the allocation map from the server (all UNKNOWN extents). */
+/* map.c: load the allocation map from the server (all UNKNOWN extents). */
 int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp);
 
 int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,

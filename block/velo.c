@@ -367,6 +367,13 @@ static void velo_run_co(BlockDriverState *bs, CoroutineEntry *entry,
 
 static void velo_free_state(BDRVVeloState *s)
 {
+    /* Background coroutines hold in_flight; none may outlive the node. */
+    s->closing = true;
+    if (s->bs) {
+        BDRV_POLL_WHILE(s->bs, s->tier.running || s->jseg.running ||
+                        (s->jrn && (s->jrn->pass_running ||
+                                    s->jrn->resync_running)));
+    }
     velo_drain_detach(s);
     velo_profile_close(s);
     velo_conn_stop(s);
@@ -670,10 +677,15 @@ static void coroutine_fn velo_co_drain_begin(BlockDriverState *bs)
 
 static void coroutine_fn velo_co_drain_end(BlockDriverState *bs)
 {
-    velo_conn_drain_end(bs->opaque);
-    velo_profile_kick(bs->opaque);
-    velo_drain_kick(bs->opaque);
-    velo_tier_kick(bs->opaque);
+    BDRVVeloState *s = bs->opaque;
+
+    velo_conn_drain_end(s);
+    if (!s->drained) {
+        /* Only once the last of nested drained sections ends. */
+        velo_profile_kick(s);
+        velo_drain_kick(s);
+        velo_tier_kick(s);
+    }
 }
 
 static void velo_detach_aio_context(BlockDriverState *bs)
