@@ -501,6 +501,7 @@ void velo_conn_stop(BDRVVeloState *s)
             qemu_co_sleep_wake(&s->conn_sleep);
         }
         velo_connect_abandon(s);
+        velo_conn_unpark(s);        /* closed while drained (bdrv_close) */
         AIO_WAIT_WHILE(s->ctx, s->conn_co != NULL);
     }
     if (s->reqs) {
