@@ -72,8 +72,8 @@ static int velo_obj_worker(void *opaque)
         job->ret = velo_obj_delete(job->st, job->key, &job->err);
         break;
     default:
-        job->ret = velo_obj_list(job->st, job->key, NULL, VELO_OBJ_LIST_MAX,
-                                 &job->list, &job->err);
+        job->ret = velo_obj_list_all(job->st, job->key, &job->list,
+                                     &job->err);
         break;
     }
     return 0;

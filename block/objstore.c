@@ -264,3 +264,40 @@ int velo_obj_list(VeloObjStore *s, const char *prefix,
     *out = g_steal_pointer(&l);
     return 0;
 }
+
+int velo_obj_list_all(VeloObjStore *s, const char *prefix, VeloObjList **out,
+                      GError **errp)
+{
+    g_autoptr(VeloObjList) all = NULL;
+    g_autofree char *after = NULL;
+    bool more = true;
+
+    *out = NULL;
+    while (more) {
+        g_autoptr(VeloObjList) page = NULL;
+        guint i;
+        int r = velo_obj_list(s, prefix, after, VELO_OBJ_LIST_MAX, &page,
+                              errp);
+
+        if (r < 0) {
+            return r;
+        }
+        more = page->truncated && page->items->len;
+        if (more) {
+            g_free(after);
+            after = g_strdup(g_array_index(page->items, VeloObjInfo,
+                                           page->items->len - 1).key);
+        }
+        if (!all) {
+            all = g_steal_pointer(&page);
+            continue;
+        }
+        for (i = 0; i < page->items->len; i++) {
+            VeloObjInfo *o = &g_array_index(page->items, VeloObjInfo, i);
+            velo_obj_list_add(all, o->key, o->size);
+        }
+    }
+    all->truncated = false;
+    *out = g_steal_pointer(&all);
+    return 0;
+}

@@ -165,6 +165,10 @@ int velo_obj_list(VeloObjStore *s, const char *prefix,
                   const char *start_after, unsigned max, VeloObjList **out,
                   GError **errp);
 void velo_obj_list_free(VeloObjList *l);
+
+/* Every key under @prefix, paging through velo_obj_list() (never truncated). */
+int velo_obj_list_all(VeloObjStore *s, const char *prefix, VeloObjList **out,
+                      GError **errp);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VeloObjList, velo_obj_list_free)
 
 /* Check @key against the key rules above; @why says which rule failed. */

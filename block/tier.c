@@ -311,9 +311,10 @@ void velo_tier_kick(BDRVVeloState *s)
 int velo_tier_open(BDRVVeloState *s, Error **errp)
 {
     g_autofree char *prefix = NULL;
-    char *after = NULL;
+    g_autoptr(VeloObjList) l = NULL;
     GError *err = NULL;
     size_t plen;
+    guint i;
 
     if (s->tier.limit) {
         s->tier.ref = bitmap_new(s->map->n_extents);
@@ -336,38 +337,23 @@ int velo_tier_open(BDRVVeloState *s, Error **errp)
     }
     prefix = g_strdup_printf("%sext/", s->jseg.prefix);
     plen = strlen(prefix);
-    for (;;) {
-        VeloObjList *l = NULL;
-        unsigned i;
-        int ret = velo_obj_list(s->jseg.store, prefix, after,
-                                VELO_OBJ_LIST_MAX, &l, &err);
-        if (ret < 0) {
-            error_setg(errp, "velo: cannot list the extents in the object "
-                       "store: %s", err->message);
-            g_error_free(err);
-            g_free(after);
-            return ret;
-        }
-        for (i = 0; i < l->items->len; i++) {
-            VeloObjInfo *o = &g_array_index(l->items, VeloObjInfo, i);
-            uint64_t idx;
-            if (sscanf(o->key + plen, "%20" SCNu64, &idx) == 1 &&
-                idx < s->map->n_extents) {
-                VeloExtState st = velo_extmap_get(s->map, idx);
-                /* Pinned extents never come from the store. */
-                if (st == VELO_EXT_DATA || st == VELO_EXT_UNKNOWN ||
-                    st == VELO_EXT_CACHED) {
-                    set_bit(idx, s->tier.in_store);
-                }
+    if (velo_obj_list_all(s->jseg.store, prefix, &l, &err) < 0) {
+        error_setg(errp, "velo: cannot list the extents in the object store: "
+                   "%s", err->message);
+        g_error_free(err);
+        return -EIO;
+    }
+    for (i = 0; i < l->items->len; i++) {
+        VeloObjInfo *o = &g_array_index(l->items, VeloObjInfo, i);
+        uint64_t idx;
+        if (sscanf(o->key + plen, "%20" SCNu64, &idx) == 1 &&
+            idx < s->map->n_extents) {
+            VeloExtState st = velo_extmap_get(s->map, idx);
+            /* Pinned extents never come from the store. */
+            if (st == VELO_EXT_DATA || st == VELO_EXT_UNKNOWN ||
+                st == VELO_EXT_CACHED) {
+                set_bit(idx, s->tier.in_store);
             }
-        }
-        g_free(after);
-        after = l->truncated && l->items->len ?
-            g_strdup(g_array_index(l->items, VeloObjInfo,
-                                   l->items->len - 1).key) : NULL;
-        velo_obj_list_free(l);
-        if (!after) {
-            break;
         }
     }
     return 0;
