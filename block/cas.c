@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "bytes.h"
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "cas.h"
@@ -48,17 +49,10 @@ gboolean velo_cas_hash_equal(gconstpointer a, gconstpointer b)
 /* "ab/abcdef..." for @hash, relative to the store directory. */
 static void object_name(const uint8_t *hash, char name[3 + 64 + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    int i;
-
-    for (i = 0; i < VELO_CAS_HASH_SIZE; i++) {
-        name[3 + 2 * i] = hex[hash[i] >> 4];
-        name[3 + 2 * i + 1] = hex[hash[i] & 15];
-    }
+    velo_hex(name + 3, hash, VELO_CAS_HASH_SIZE);
     name[0] = name[3];
     name[1] = name[4];
     name[2] = '/';
-    name[3 + 64] = 0;
 }
 
 /* Read or write exactly @len bytes. */

@@ -37,6 +37,7 @@
 #include "block/thread-pool.h"
 #include "velo-int.h"
 #include "objstore.h"
+#include "bytes.h"
 #include "trace.h"
 
 #define VELO_JSEG_EAGER         (16u << 20)     /* upload at once past this */
@@ -421,7 +422,6 @@ int velo_jseg_open(BDRVVeloState *s, const struct VeloObjConfig *cfg,
 {
     GError *err = NULL;
     g_autofree char *hex = NULL;
-    int i;
 
     s->jseg.store = velo_obj_open(cfg, &err);
     if (!s->jseg.store) {
@@ -430,9 +430,7 @@ int velo_jseg_open(BDRVVeloState *s, const struct VeloObjConfig *cfg,
         return -EIO;
     }
     hex = g_malloc(2 * sizeof(s->disk_id) + 1);
-    for (i = 0; i < (int)sizeof(s->disk_id); i++) {
-        sprintf(hex + 2 * i, "%02x", s->disk_id[i]);
-    }
+    velo_hex(hex, s->disk_id, sizeof(s->disk_id));
     s->jseg.prefix = g_strdup_printf("velo/%s/", hex);
     s->jseg.rpo_local = rpo_local;
     s->jseg.segs = g_array_new(false, false, sizeof(VeloJSeg));

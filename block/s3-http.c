@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include "bytes.h"
 #include "s3-int.h"
 #include "s3-xml.h"
 
@@ -77,15 +78,12 @@ static void sha256_hex(const void *buf, size_t len, char hex[65])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    int i;
 
     if (!EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) ||
         mdlen != 32) {
         g_error("EVP_Digest(sha256) failed");   /* only out of memory */
     }
-    for (i = 0; i < 32; i++) {
-        g_snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    }
+    velo_hex(hex, md, 32);
 }
 
 /* ---- errors ------------------------------------------------------------ */
