@@ -270,6 +270,17 @@ static void coroutine_fn velo_drain_pass(void *opaque)
             goto out;
         }
     }
+    for (i = 0; i < n; i++) {
+        /* A record leaves the journal only once the cache file has it. */
+        if (d[i].e->jres) {
+            ret = velo_co_jres_materialize(s, d[i].e, d[i].rec);
+            if (ret < 0) {
+                error_setg_errno(&err, -ret, "cannot store journal record %"
+                                 PRIu64 " in the cache node", d[i].e->seq);
+                goto out;
+            }
+        }
+    }
     job.n = n;
     thread_pool_submit_co(aio_get_thread_pool(s->ctx),
                           velo_drain_encode_worker, &job);

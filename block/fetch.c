@@ -1,8 +1,8 @@
 /*
- * Velo read and write paths: the RAM tier, on-demand fetching with
+ * Velo read path: the RAM tier, busy extents, on-demand fetching with
  * coalescing and batching (from the object store tier when it holds an
- * extent, else the WAN), adaptive sequential readahead, and guest writes
- * (cloud-persist; write-back puts each record in the journal first).
+ * extent, else the WAN) and adaptive sequential readahead.  Guest writes
+ * are in write.c; they use the busy table and the RAM tier from here.
  *
  * A guest read walks its extents through the tiers:
  *
@@ -37,7 +37,7 @@
 
 /* --- RAM tier: LRU of whole extents ------------------------------------ */
 
-static VeloRamEnt *ram_lookup(BDRVVeloState *s, uint64_t idx)
+VeloRamEnt *velo_ram_lookup(BDRVVeloState *s, uint64_t idx)
 {
     VeloRamEnt *e = s->ram ? g_hash_table_lookup(s->ram, &idx) : NULL;
 
@@ -78,7 +78,7 @@ static bool ram_shrink(BDRVVeloState *s, uint64_t room)
     }
 }
 
-static void ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
+void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
     VeloRamEnt *e;
@@ -86,7 +86,7 @@ static void ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
     if (!s->ram_max) {
         return;
     }
-    e = ram_lookup(s, idx);
+    e = velo_ram_lookup(s, idx);
     if (!e) {
         if (!ram_shrink(s, s->extent_size)) {
             return;             /* fetches in flight use the whole budget */
@@ -101,9 +101,27 @@ static void ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
     memcpy(e->data, data, len);
 }
 
+void velo_ram_forget(BDRVVeloState *s, uint64_t idx)
+{
+    VeloRamEnt *e = s->ram ? g_hash_table_lookup(s->ram, &idx) : NULL;
+
+    if (e) {
+        ram_drop(s, e);
+    }
+}
+
+void velo_ram_update(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
+{
+    VeloRamEnt *e = s->ram ? g_hash_table_lookup(s->ram, &idx) : NULL;
+
+    if (e) {
+        memcpy(e->data, data, velo_extmap_extent_len(s->map, idx));
+    }
+}
+
 /* --- busy extents ---------------------------------------------------------- */
 
-static VeloBusy *busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
+VeloBusy *velo_busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
                           bool fetch)
 {
     VeloBusy *b = g_new0(VeloBusy, 1);
@@ -127,7 +145,7 @@ static VeloBusy *busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
     return b;
 }
 
-static void busy_unref(VeloBusy *b)
+void velo_busy_unref(VeloBusy *b)
 {
     if (--b->refcnt == 0) {
         if (b->s) {
@@ -139,7 +157,7 @@ static void busy_unref(VeloBusy *b)
 }
 
 /* Mark @b finished: remove it from the table and wake everyone waiting. */
-static void coroutine_fn busy_finish(BDRVVeloState *s, VeloBusy *b)
+void coroutine_fn velo_busy_finish(BDRVVeloState *s, VeloBusy *b)
 {
     uint64_t i;
 
@@ -151,7 +169,7 @@ static void coroutine_fn busy_finish(BDRVVeloState *s, VeloBusy *b)
     }
     b->done = true;
     qemu_co_queue_restart_all(&b->waiters);
-    busy_unref(b);
+    velo_busy_unref(b);
 }
 
 /* --- fetching ------------------------------------------------------------ */
@@ -280,7 +298,7 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
 }
 
 /* Fetch [off, off+len) from the server into @buf. */
-static int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
+int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
                                             uint64_t len, uint8_t *buf,
                                             Error **errp)
 {
@@ -332,7 +350,7 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
             error_free(err);
         }
         ret = b->ret;
-        busy_finish(s, b);
+        velo_busy_finish(s, b);
         if (profile) {
             velo_profile_fetch_done(s, first, n, end - off, ret);
         }
@@ -357,12 +375,12 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
             velo_extmap_set(s->map, idx, VELO_EXT_ZERO);
             continue;
         }
-        ram_put(s, idx, data);
+        velo_ram_put(s, idx, data);
         if (velo_cache_store_clean(s, idx, data) == 0) {
             velo_extmap_set(s->map, idx, VELO_EXT_CACHED);
         }
     }
-    busy_finish(s, b);
+    velo_busy_finish(s, b);
     velo_tier_kick(s);
     if (profile) {
         /* After the stores: a finished replay means cached extents. */
@@ -417,7 +435,7 @@ uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
         }
         fc = g_new(VeloFetchCo, 1);
         fc->s = s;
-        fc->b = busy_new(s, idx, run, true);
+        fc->b = velo_busy_new(s, idx, run, true);
         fc->b->readahead = readahead;
         fc->b->profile = kind == VELO_FETCH_PROFILE;
         fc->b->tier = tier;
@@ -499,10 +517,10 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
                 if (b->ret < 0 && b->buf) {
                     /* A failed fetch fails its readers; a failed write doesn't. */
                     int ret = b->ret;
-                    busy_unref(b);
+                    velo_busy_unref(b);
                     return ret;
                 }
-                busy_unref(b);
+                velo_busy_unref(b);
                 continue;
             }
             if (b->buf && b->ret == 0) {
@@ -521,11 +539,22 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
             *src = MAX(*src, SRC_ZERO);
             return 0;
         }
-        e = ram_lookup(s, idx);
+        e = velo_ram_lookup(s, idx);
         if (e) {
             qemu_iovec_from_buf(qiov, qoff, e->data + in_off, len);
             *src = MAX(*src, SRC_RAM);
             return 0;
+        }
+        if (st == VELO_EXT_DIRTY && velo_jres_lookup(s, idx)) {
+            /* Written whole and still only in the journal. */
+            int ret = velo_co_jres_read(s, idx, in_off, len, qiov, qoff);
+            if (ret == 0) {
+                *src = MAX(*src, SRC_CACHE);
+            }
+            if (ret != -EAGAIN) {
+                return ret;
+            }
+            continue;
         }
         if ((st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) && in_off == 0 &&
             len == velo_extmap_extent_len(s->map, idx)) {
@@ -549,7 +578,7 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
             int ret = velo_cache_read(s, idx, buf, &raced);
             if (ret == 0) {
                 if (!raced) {
-                    ram_put(s, idx, buf);
+                    velo_ram_put(s, idx, buf);
                 }
                 qemu_iovec_from_buf(qiov, qoff, buf + in_off, len);
                 *src = MAX(*src, SRC_CACHE);
@@ -575,6 +604,9 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
     size_t qoff = 0;
     uint64_t idx, started;
 
+    if (s->wb_error) {
+        return -EIO;            /* the cache lacks a write (write.c) */
+    }
     started = s->fetches_started;
     velo_start_fetches(s, first, last - first + 1, VELO_FETCH_DEMAND);
     velo_profile_read(s, first, last, s->fetches_started != started);
@@ -614,166 +646,15 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
     return 0;
 }
 
-/* --- writing ------------------------------------------------------------ */
-
-int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
-                                               uint8_t *buf)
-{
-    uint32_t len = velo_extmap_extent_len(s->map, idx);
-    Error *err = NULL;
-    VeloRamEnt *e;
-    int ret;
-
-    for (;;) {
-        VeloExtState st = velo_extmap_get(s->map, idx);
-        if (st == VELO_EXT_ZERO) {
-            memset(buf, 0, len);
-            return 0;
-        }
-        e = ram_lookup(s, idx);
-        if (e) {
-            memcpy(buf, e->data, len);
-            return 0;
-        }
-        if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {
-            bool raced;
-            ret = velo_cache_read(s, idx, buf, &raced);
-            if (ret != -EAGAIN) {
-                return ret;
-            }
-            continue;
-        }
-        ret = velo_co_fetch_range(s, idx << s->map->extent_shift, len, buf,
-                                  &err);
-        if (ret < 0) {
-            error_report_err(err);
-        }
-        return ret;
-    }
-}
-
-int coroutine_fn velo_co_write_cache(BDRVVeloState *s, int64_t offset,
-                                     int64_t bytes, QEMUIOVector *qiov)
-{
-    uint64_t first = offset >> s->map->extent_shift;
-    uint64_t last = (offset + bytes - 1) >> s->map->extent_shift;
-    uint8_t *buf = qemu_blockalign(NULL, s->extent_size);
-    size_t qoff = 0;
-    uint64_t idx;
-    int ret = 0;
-
-    for (idx = first; idx <= last && ret == 0; idx++) {
-        uint64_t ext_start = idx << s->map->extent_shift;
-        uint32_t ext_len = velo_extmap_extent_len(s->map, idx);
-        uint64_t lo = MAX((uint64_t)offset, ext_start);
-        uint64_t hi = MIN((uint64_t)(offset + bytes), ext_start + ext_len);
-        VeloBusy *b;
-
-        while ((b = g_hash_table_lookup(s->busy, &idx))) {
-            b->refcnt++;
-            qemu_co_queue_wait(&b->waiters, NULL);
-            busy_unref(b);
-        }
-        b = busy_new(s, idx, 1, false);
-        if (hi - lo < ext_len) {
-            ret = velo_co_extent_content(s, idx, buf);
-        }
-        if (ret == 0) {
-            if (qiov) {
-                qemu_iovec_to_buf(qiov, qoff, buf + (lo - ext_start), hi - lo);
-            } else {
-                memset(buf + (lo - ext_start), 0, hi - lo);
-            }
-            ret = velo_cache_store_dirty(s, idx, buf);
-        }
-        if (ret == 0) {
-            velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
-            ram_put(s, idx, buf);
-        }
-        b->ret = ret;
-        busy_finish(s, b);
-        qoff += hi - lo;
-    }
-    qemu_vfree(buf);
-    return ret;
-}
-
-/*
- * Write @qiov (or zeros if NULL) at [offset, offset+bytes).  In write-back
- * the journal gets the write first (in records of at most
- * VELO_JREC_MAX_DATA bytes, waiting for room while it is full), then the
- * cache file.
- */
-static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
-                                      int64_t bytes, QEMUIOVector *qiov,
-                                      BdrvRequestFlags flags)
-{
-    bool journal = s->write_mode == VELO_WRITE_MODE_WRITE_BACK;
-    int64_t pos;
-    int ret = 0;
-
-    if (s->write_mode == VELO_WRITE_MODE_READ_ONLY) {
-        return -EROFS;
-    }
-    qemu_co_mutex_lock(&s->write_mutex);
-    if (!journal && s->jrn) {
-        /* Isolated: the origin will need these extents on resync. */
-        ret = velo_co_resync_mark(s, offset, bytes);
-    }
-    if (!journal && ret == 0) {
-        ret = velo_co_write_cache(s, offset, bytes, qiov);
-    }
-    /*
-     * Record by record: each goes to the cache file right after the
-     * journal, so the drain may free it once that is flushed, and a write
-     * larger than the journal never waits for room its own records hold.
-     */
-    for (pos = 0; journal && pos < bytes && ret == 0;
-         pos += VELO_JREC_MAX_DATA) {
-        uint32_t n = MIN(bytes - pos, VELO_JREC_MAX_DATA);
-        QEMUIOVector piece;
-
-        ret = velo_co_journal_append(s, qiov ? VELO_JREC_WRITE : VELO_JREC_ZERO,
-                                     offset + pos, n, qiov, pos);
-        if (ret == 0 && qiov) {
-            qemu_iovec_init(&piece, qiov->niov);
-            qemu_iovec_concat(&piece, qiov, pos, n);
-            ret = velo_co_write_cache(s, offset + pos, n, &piece);
-            qemu_iovec_destroy(&piece);
-        } else if (ret == 0) {
-            ret = velo_co_write_cache(s, offset + pos, n, NULL);
-        }
-        if (ret == 0) {
-            s->jrn->cache_done_seq = s->jrn->next_seq - 1;
-        }
-    }
-    if (ret == 0 && (flags & BDRV_REQ_FUA)) {
-        ret = journal ? velo_co_journal_flush(s) : velo_cache_flush(s);
-    }
-    qemu_co_mutex_unlock(&s->write_mutex);
-    return ret;
-}
-
-int coroutine_fn velo_co_pwritev(BlockDriverState *bs, int64_t offset,
-                                 int64_t bytes, QEMUIOVector *qiov,
-                                 BdrvRequestFlags flags)
-{
-    return velo_co_write(bs->opaque, offset, bytes, qiov, flags);
-}
-
-int coroutine_fn velo_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                                       int64_t bytes, BdrvRequestFlags flags)
-{
-    return velo_co_write(bs->opaque, offset, bytes, NULL, flags);
-}
-
 void velo_fetch_init(BDRVVeloState *s)
 {
     s->busy = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     s->ram = g_hash_table_new(g_int64_hash, g_int64_equal);
+    s->jres = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     QTAILQ_INIT(&s->ram_lru);
     s->ram_max = s->ram_size / s->extent_size;
-    qemu_co_mutex_init(&s->write_mutex);
+    qemu_co_rwlock_init(&s->write_lock);
+    qemu_co_queue_init(&s->wb_wait);
     s->zdctx = ZSTD_createDCtx();
 }
 
@@ -785,6 +666,10 @@ void velo_fetch_cleanup(BDRVVeloState *s)
     if (s->ram) {
         g_hash_table_destroy(s->ram);
         s->ram = NULL;
+    }
+    if (s->jres) {
+        g_hash_table_destroy(s->jres);
+        s->jres = NULL;
     }
     if (s->busy) {
         g_hash_table_destroy(s->busy);

@@ -5,10 +5,14 @@
  * head, and replaying records into the cache file after a crash.
  *
  * Ordering: a guest write is appended here before it goes to the cache
- * file, and both finish before the write completes.  So after a kill -9
- * the cache file never holds a write the journal lacks; records after
- * sb.cache_seq are replayed into it when the node is opened again.  A guest
- * flush flushes the journal, then the cache file, then notes cache_seq.
+ * file (write.c), and completes once the record is written; the cache file
+ * gets it in the background.  So after a kill -9 the cache file never holds
+ * a write the journal lacks; records after sb.cache_seq are replayed into
+ * it when the node is opened again.  Appends run concurrently: each takes
+ * its sequence number and ring space together, without a yield, and a
+ * record counts as journaled (j->ents, j->next_seq) only once every record
+ * before it is written too.  A guest flush waits for the appends in flight,
+ * flushes the journal, then the cache file, then notes cache_seq.
  *
  * Each open of a writable node bumps the epoch (written and flushed before
  * the first append), which fences every earlier writer of the disk at the
@@ -133,6 +137,7 @@ static int coroutine_fn velo_co_journal_scan(BDRVVeloState *s)
     qemu_vfree(buf);
     j->ring.tail = off;
     j->next_seq = seq;
+    j->reserved_seq = seq;
     /* Records after cache_seq reach the cache file by replay. */
     j->cache_done_seq = MIN(j->sb.cache_seq, seq - 1);
     return 0;
@@ -242,18 +247,67 @@ uint64_t velo_journal_used(VeloJournal *j)
     return velo_jring_used(&j->ring);
 }
 
+/*
+ * Move the appends that finished, in sequence order, from j->pending to
+ * the live records, and wake flushes waiting for them.  A record after one
+ * still being written stays pending: the scan after a crash would stop at
+ * the hole, so nothing may count it as in the journal yet.
+ */
+static void velo_journal_settle(BDRVVeloState *s)
+{
+    VeloJournal *j = s->jrn;
+    VeloJEnt *e;
+    bool moved = false;
+
+    while ((e = g_queue_peek_head(&j->pending)) && e->written) {
+        g_queue_pop_head(&j->pending);
+        g_queue_push_tail(&j->ents, e);
+        j->live_bytes += e->length;
+        j->next_seq = e->seq + 1;
+        moved = true;
+    }
+    if (moved) {
+        qemu_co_queue_restart_all(&j->append_wait);
+        velo_drain_kick(s);
+    }
+}
+
+void velo_journal_cache_done(VeloJournal *j, uint64_t seq)
+{
+    uint64_t next;
+
+    if (seq <= j->cache_done_seq) {
+        return;
+    }
+    if (seq != j->cache_done_seq + 1) {
+        uint64_t *key = g_new(uint64_t, 1);
+        *key = seq;
+        g_hash_table_add(j->cache_ahead, key);
+        return;
+    }
+    j->cache_done_seq = seq;
+    next = seq + 1;
+    while (g_hash_table_remove(j->cache_ahead, &next)) {
+        j->cache_done_seq = next++;
+    }
+}
+
 int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
                                         uint64_t offset, uint32_t length,
-                                        QEMUIOVector *qiov, size_t qoff)
+                                        QEMUIOVector *qiov, size_t qoff,
+                                        VeloJEnt **entp)
 {
     VeloJournal *j = s->jrn;
     VeloJRec r = {
-        .type = type, .epoch = j->sb.epoch, .seq = j->next_seq,
-        .offset = offset, .length = length, .time_ns = velo_now_ns(),
+        .type = type, .offset = offset, .length = length,
+        .time_ns = velo_now_ns(),
     };
     uint32_t dlen = velo_jrec_data_len(&r);
     uint64_t size = velo_jrec_size(dlen), off, old_tail;
+    static const uint8_t pad[VELO_JREC_ALIGN];
+    QEMUIOVector wq;
     int64_t t0 = 0;
+    VeloJEnt *e;
     uint8_t *buf;
     bool wrap;
     int ret;
@@ -261,17 +315,32 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
     if (j->failed) {
         return -EIO;
     }
-    buf = qemu_try_blockalign(j->child->bs, size);
-    if (!buf) {
-        return -ENOMEM;
-    }
-    memset(buf + VELO_JREC_HDR_SIZE + dlen, 0,
-           size - VELO_JREC_HDR_SIZE - dlen);
+    /* Header, the guest's data where it is, zeros up to the alignment. */
+    buf = qemu_blockalign(j->child->bs, VELO_JREC_HDR_SIZE);
+    qemu_iovec_init(&wq, (qiov ? qiov->niov : 0) + 2);
+    qemu_iovec_add(&wq, buf, VELO_JREC_HDR_SIZE);
     if (dlen) {
-        qemu_iovec_to_buf(qiov, qoff, buf + VELO_JREC_HDR_SIZE, dlen);
-        r.data_crc = velo_cache_crc(buf + VELO_JREC_HDR_SIZE, dlen);
+        size_t i, skip = qoff, left = dlen;
+        uint32_t crc = 0;
+
+        qemu_iovec_concat(&wq, qiov, qoff, dlen);
+        for (i = 0; i < (size_t)qiov->niov && left; i++) {
+            size_t n = qiov->iov[i].iov_len;
+            if (skip >= n) {
+                skip -= n;
+                continue;
+            }
+            n = MIN(n - skip, left);
+            crc = velo_cache_crc_update(crc, (uint8_t *)qiov->iov[i].iov_base +
+                                        skip, n);
+            skip = 0;
+            left -= n;
+        }
+        r.data_crc = crc;
     }
-    velo_jrec_encode(buf, &r);
+    if (size > VELO_JREC_HDR_SIZE + dlen) {
+        qemu_iovec_add(&wq, (void *)pad, size - VELO_JREC_HDR_SIZE - dlen);
+    }
 
     /* Throttle: no room until the drain frees some. */
     for (;;) {
@@ -287,6 +356,7 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
         }
         qemu_co_queue_wait(&j->space_wait, NULL);
         if (j->failed) {
+            qemu_iovec_destroy(&wq);
             qemu_vfree(buf);
             return -EIO;
         }
@@ -294,6 +364,18 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
     if (t0) {
         j->throttle_ns += velo_now_ns() - t0;
     }
+
+    /* The sequence follows the ring: both are taken without a yield. */
+    r.epoch = j->sb.epoch;
+    r.seq = j->reserved_seq++;
+    velo_jrec_encode(buf, &r);
+    e = g_new(VeloJEnt, 1);
+    *e = (VeloJEnt) {
+        .seq = r.seq, .off = off, .size = size, .time_ns = r.time_ns,
+        .type = r.type, .offset = r.offset, .length = r.length,
+    };
+    g_queue_push_tail(&j->pending, e);
+
     if (wrap) {
         uint8_t *w = qemu_blockalign(j->child->bs, VELO_JREC_ALIGN);
         VeloJRec wr = {
@@ -308,27 +390,46 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
             goto fail;
         }
     }
-    ret = bdrv_co_pwrite(j->child, off, size, buf, 0);
+    ret = bdrv_co_pwritev(j->child, off, size, &wq, 0);
     if (ret < 0) {
         goto fail;
     }
+    qemu_iovec_destroy(&wq);
     qemu_vfree(buf);
-    velo_jent_push(j, &r, off, size);
-    j->next_seq++;
     j->bytes_appended += length;
     trace_velo_journal_append(s, r.seq, offset, length, off);
-    velo_drain_kick(s);
+    e->written = true;
+    velo_journal_settle(s);
+    if (entp) {
+        *entp = e;
+    }
     return 0;
 
 fail:
-    /* The ring no longer tells where the next record goes: stop here. */
+    /*
+     * The ring no longer tells where the next record goes: stop here.  The
+     * record stays pending, so no later one is ever counted as journaled.
+     */
+    qemu_iovec_destroy(&wq);
     qemu_vfree(buf);
     j->failed = true;
     qemu_co_queue_restart_all(&j->space_wait);
+    qemu_co_queue_restart_all(&j->append_wait);
     error_report("velo: cannot write journal node '%s': %s; guest writes "
                  "fail from now on", bdrv_get_node_name(j->child->bs),
                  strerror(-ret));
     return ret;
+}
+
+int coroutine_fn velo_co_journal_wait_appends(BDRVVeloState *s)
+{
+    VeloJournal *j = s->jrn;
+    uint64_t upto = j->reserved_seq;
+
+    while (j->next_seq < upto && !j->failed) {
+        qemu_co_queue_wait(&j->append_wait, NULL);
+    }
+    return j->next_seq < upto ? -EIO : 0;
 }
 
 int coroutine_fn velo_co_journal_read(BDRVVeloState *s, const VeloJEnt *e,
@@ -375,9 +476,14 @@ int coroutine_fn velo_co_journal_advance(BDRVVeloState *s, uint64_t upto)
 int coroutine_fn velo_co_journal_flush(BDRVVeloState *s)
 {
     VeloJournal *j = s->jrn;
-    uint64_t done = j->cache_done_seq;
+    uint64_t done;
     int ret;
 
+    ret = velo_co_journal_wait_appends(s);
+    if (ret < 0) {
+        return ret;
+    }
+    done = j->cache_done_seq;
     ret = bdrv_co_flush(j->child->bs);
     if (ret == 0) {
         ret = velo_cache_flush(s);
@@ -443,6 +549,12 @@ void velo_journal_free(BDRVVeloState *s)
     }
     while ((e = g_queue_pop_head(&j->ents))) {
         g_free(e);
+    }
+    while ((e = g_queue_pop_head(&j->pending))) {
+        g_free(e);
+    }
+    if (j->cache_ahead) {
+        g_hash_table_destroy(j->cache_ahead);
     }
     g_free(j->last_error);
     g_free(j->unsynced);

@@ -92,6 +92,9 @@ typedef struct VeloJEnt {
     uint16_t type;              /* VELO_JREC_WRITE or _ZERO */
     uint64_t offset;            /* guest range */
     uint32_t length;
+    bool written;               /* in j->pending: its write finished */
+    uint32_t jres;              /* extents whose newest content is here and
+                                   not in the cache file (s->jres) */
 } VeloJEnt;
 
 /* The write journal and its drain (journal-io.c, drain.c). */
@@ -100,9 +103,14 @@ typedef struct VeloJournal {
     VeloJournalSb sb;           /* as last written (head, epoch, cache_seq) */
     CoMutex sb_lock;            /* Protects writing the superblock. */
     VeloJRing ring;
-    GQueue ents;                /* VeloJEnt *, oldest first */
-    uint64_t next_seq;          /* of the next record appended */
+    GQueue ents;                /* VeloJEnt *, oldest first: journaled */
+    GQueue pending;             /* VeloJEnt *, appends in flight, by seq */
+    uint64_t next_seq;          /* after the last record in ents */
+    uint64_t reserved_seq;      /* of the next record appended */
+    CoQueue append_wait;        /* flushes waiting for appends in flight */
     uint64_t cache_done_seq;    /* records up to here are in the cache file */
+    GHashTable *cache_ahead;    /* uint64_t * seqs in the cache file past
+                                   cache_done_seq (done out of order) */
     uint64_t live_bytes;        /* guest bytes in live records */
     CoQueue space_wait;         /* appenders waiting for room (throttled) */
     bool failed;                /* an append failed: no more writes */
@@ -242,7 +250,18 @@ typedef struct BDRVVeloState {
     /* Extents (fetch.c). */
     VeloExtMap *map;
     GHashTable *busy;           /* extent idx -> VeloBusy * */
-    CoMutex write_mutex;        /* Serializes guest writes (v1 simplicity). */
+    /*
+     * Guest writes in write-back take write_lock shared and order
+     * themselves per extent through s->busy; cloud-persist writes and the
+     * resync walk take it exclusively.
+     */
+    CoRwlock write_lock;
+    unsigned wb_jobs;           /* cache writes in the background (write.c) */
+    GHashTable *jres;           /* extent idx -> VeloJEnt *: journal-resident
+                                   extents (write.c) */
+    uint64_t wb_bytes;          /* their buffers */
+    CoQueue wb_wait;            /* writers waiting for wb_bytes to fall */
+    int wb_error;               /* a background cache write failed */
     QTAILQ_HEAD(, VeloRamEnt) ram_lru;
     GHashTable *ram;            /* extent idx -> VeloRamEnt * */
     uint64_t ram_count, ram_max;
@@ -427,6 +446,31 @@ uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
                             VeloFetchKind kind);
 void velo_fetch_cleanup(BDRVVeloState *s);
 
+/*
+ * The busy table (s->busy): an extent is in it while a fetch or a write of
+ * it is under way.  velo_busy_new() enters [@first, @first + @n) (with a
+ * fetch buffer when @fetch); velo_busy_finish() takes them out, wakes the
+ * waiters and drops the creator's reference; a waiter holds a reference
+ * while it waits and drops it with velo_busy_unref().
+ */
+VeloBusy *velo_busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
+                        bool fetch);
+void coroutine_fn velo_busy_finish(BDRVVeloState *s, VeloBusy *b);
+void velo_busy_unref(VeloBusy *b);
+
+/*
+ * The RAM tier: look up (and touch), put a copy in, refresh a copy if any,
+ * drop a copy if any.
+ */
+VeloRamEnt *velo_ram_lookup(BDRVVeloState *s, uint64_t idx);
+void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data);
+void velo_ram_update(BDRVVeloState *s, uint64_t idx, const uint8_t *data);
+void velo_ram_forget(BDRVVeloState *s, uint64_t idx);
+
+/* Fetch [@off, @off + @len) from the object store tier or the server. */
+int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
+                                     uint64_t len, uint8_t *buf, Error **errp);
+
 /* map.c: load the allocation map from the server (all UNKNOWN extents). */
 int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp);
 
@@ -439,14 +483,45 @@ int coroutine_fn velo_co_pwritev(BlockDriverState *bs, int64_t offset,
 int coroutine_fn velo_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                                        int64_t bytes, BdrvRequestFlags flags);
 
-/* Give @buf the current content of extent @idx (for read-modify-write). */
+/* --- write.c: guest writes ---------------------------------------------- */
+
+/*
+ * Journal-resident extents: a write-back write of whole extents goes to
+ * the journal only; until the drain moves it to the cache file
+ * (velo_co_jres_materialize), reads of those extents come from the journal
+ * record.  velo_jres_lookup() says whether extent @idx is one;
+ * velo_co_jres_read() reads [@in_off, +@len) of it into @qiov at @qoff
+ * (-EAGAIN: it changed meanwhile, look again); velo_jres_drop() notes that
+ * the cache file (or a newer write) has it now.
+ */
+VeloJEnt *velo_jres_lookup(BDRVVeloState *s, uint64_t idx);
+int coroutine_fn velo_co_jres_read(BDRVVeloState *s, uint64_t idx,
+                                   uint32_t in_off, uint32_t len,
+                                   QEMUIOVector *qiov, size_t qoff);
+void velo_jres_drop(BDRVVeloState *s, uint64_t idx);
+
+/*
+ * The drain read record @e into @rec (header and data): store its extents
+ * that are still journal-resident into the cache file, so that the record
+ * can leave the journal.
+ */
+int coroutine_fn velo_co_jres_materialize(BDRVVeloState *s, VeloJEnt *e,
+                                          const uint8_t *rec);
+
+/* Wait until extent @idx is in no fetch or write (s->busy). */
+void coroutine_fn velo_co_extent_wait_idle(BDRVVeloState *s, uint64_t idx);
+
+/*
+ * Give @buf the current content of extent @idx (for read-modify-write).
+ * The caller holds @idx busy, or has waited for it to be idle.
+ */
 int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
                                         uint8_t *buf);
 
 /*
  * Apply a guest write to the cache file and the RAM tier only (no journal):
  * @qiov holds @bytes bytes, or NULL for zeros.  The caller holds
- * write_mutex.  Used by the write path and by journal replay.
+ * write_lock exclusively.  Used by cloud-persist writes and journal replay.
  */
 int coroutine_fn velo_co_write_cache(BDRVVeloState *s, int64_t offset,
                                      int64_t bytes, QEMUIOVector *qiov);
@@ -472,12 +547,24 @@ int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, bool writable,
 
 /*
  * Append a record of a guest write (@qiov from @qoff, or NULL for ZERO) of
- * at most VELO_JREC_MAX_DATA bytes.  Waits for room while the journal is
- * full (throttling).  The caller holds write_mutex.
+ * at most VELO_JREC_MAX_DATA bytes; its entry goes to *@entp (when not
+ * NULL: it lives until the drain frees the record).  Waits for room while the journal is full (throttling).
+ * Appends may run concurrently; the caller orders overlapping ones (a
+ * record's seq is taken when its room is).
  */
 int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
                                         uint64_t offset, uint32_t length,
-                                        QEMUIOVector *qiov, size_t qoff);
+                                        QEMUIOVector *qiov, size_t qoff,
+                                        VeloJEnt **entp);
+
+/* Wait until every append started so far is journaled (-EIO: one failed). */
+int coroutine_fn velo_co_journal_wait_appends(BDRVVeloState *s);
+
+/*
+ * Record @seq is in the cache file now; cache_done_seq moves over every
+ * record done without a gap.
+ */
+void velo_journal_cache_done(VeloJournal *j, uint64_t seq);
 
 /* Read record @e (header and data, e->size bytes) into @buf and check it. */
 int coroutine_fn velo_co_journal_read(BDRVVeloState *s, const VeloJEnt *e,
@@ -509,7 +596,8 @@ void velo_journal_stats(BDRVVeloState *s, BlockStatsSpecificVelo *v);
 /*
  * Note a write in cloud-persist (isolated) to [@offset, +@bytes): those
  * extents go to the journal when write-back resumes.  Persists the resync
- * flag before the first such write.  The caller holds write_mutex.
+ * flag before the first such write.  The caller holds write_lock
+ * exclusively.
  */
 int coroutine_fn velo_co_resync_mark(BDRVVeloState *s, int64_t offset,
                                      int64_t bytes);

@@ -9,7 +9,7 @@
  * its extents.  Once write-back resumes, a coroutine walks the extents from
  * sb.resync_next and appends the current content of each marked one (or,
  * after a reopen, when the marks are gone, of each pinned one) to the
- * journal, under write_mutex so no guest write interleaves.  Then the
+ * journal, under write_lock so no guest write interleaves.  Then the
  * origin converges on the cloud view; until the walk ends it may hold a
  * mix of old and new extents (not crash-consistent).
  *
@@ -49,7 +49,11 @@ int velo_journal_open_child(BlockDriverState *bs, QDict *options,
     s->jrn->child = child;
     qemu_co_mutex_init(&s->jrn->sb_lock);
     qemu_co_queue_init(&s->jrn->space_wait);
+    qemu_co_queue_init(&s->jrn->append_wait);
     g_queue_init(&s->jrn->ents);
+    g_queue_init(&s->jrn->pending);
+    s->jrn->cache_ahead = g_hash_table_new_full(g_int64_hash, g_int64_equal,
+                                                g_free, NULL);
     return 0;
 }
 
@@ -182,25 +186,27 @@ int coroutine_fn velo_co_resync_mark(BDRVVeloState *s, int64_t offset,
     return save ? velo_co_journal_save_sb(s) : 0;
 }
 
-/* Append extent @idx's content to the journal (under write_mutex). */
+/* Append extent @idx's content to the journal (write_lock held exclusively). */
 static int coroutine_fn velo_co_resync_extent(BDRVVeloState *s, uint64_t idx,
                                               uint8_t *buf)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
     uint64_t off = idx << s->map->extent_shift;
     QEMUIOVector qiov;
+    VeloJEnt *e;
     uint32_t pos;
     int ret;
 
+    velo_co_extent_wait_idle(s, idx);   /* a write-back write finishing */
     ret = velo_co_extent_content(s, idx, buf);
     qemu_iovec_init_buf(&qiov, buf, len);
     for (pos = 0; ret == 0 && pos < len; pos += VELO_JREC_MAX_DATA) {
         ret = velo_co_journal_append(s, VELO_JREC_WRITE, off + pos,
                                      MIN(len - pos, VELO_JREC_MAX_DATA),
-                                     &qiov, pos);
-    }
-    if (ret == 0) {
-        s->jrn->cache_done_seq = s->jrn->next_seq - 1;
+                                     &qiov, pos, &e);
+        if (ret == 0) {
+            velo_journal_cache_done(s->jrn, e->seq);    /* it came from there */
+        }
     }
     return ret;
 }
@@ -216,14 +222,14 @@ static void coroutine_fn velo_resync_co(void *opaque)
     trace_velo_resync(s, j->sb.resync_next, "start");
     while (ret == 0 && velo_drain_enabled(s) && !s->drained &&
            !s->closing && (j->sb.flags & VELO_JSB_F_RESYNC)) {
-        qemu_co_mutex_lock(&s->write_mutex);
+        qemu_co_rwlock_wrlock(&s->write_lock);
         idx = j->sb.resync_next;
         if (idx >= s->map->n_extents) {
             j->sb.flags &= ~VELO_JSB_F_RESYNC;
             g_free(j->unsynced);
             j->unsynced = NULL;
             ret = velo_co_journal_save_sb(s);
-            qemu_co_mutex_unlock(&s->write_mutex);
+            qemu_co_rwlock_unlock(&s->write_lock);
             trace_velo_resync(s, n, "done");
             break;
         }
@@ -241,7 +247,7 @@ static void coroutine_fn velo_resync_co(void *opaque)
                 ret = velo_co_journal_save_sb(s);
             }
         }
-        qemu_co_mutex_unlock(&s->write_mutex);
+        qemu_co_rwlock_unlock(&s->write_lock);
     }
     if (ret < 0) {
         g_free(j->last_error);
