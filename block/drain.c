@@ -16,6 +16,13 @@
  * resending is harmless.  A STALE answer means another node took the disk
  * over: the drain stops for good (fenced) and says so in the stats.
  *
+ * Two passes overlap: once a pass has taken its records, the next one may
+ * start, read back and compress the records after them while the first
+ * sends, and send its own right behind; the link does not idle for the
+ * round trip, the origin's flush and the compression between batches.
+ * Passes send and move the head in the order they started (tickets).  A
+ * failed pass sends the next ones back to the head.
+ *
  * A pass holds the node's in-flight counter, so a drain of the node waits
  * for it; it starts nothing while the node is drained or closing, except
  * for guest writes that wait for journal space: the drain of the node
@@ -152,6 +159,7 @@ int coroutine_fn velo_co_origin_state(BDRVVeloState *s, uint64_t *seq,
 /* Send the records of @d, then FLUSH; returns the durable seq or -errno. */
 static int64_t coroutine_fn velo_co_drain_send(BDRVVeloState *s,
                                                VeloDrainRec *d, unsigned n,
+                                               uint64_t ticket, bool *sent,
                                                Error **errp)
 {
     VeloJournal *j = s->jrn;
@@ -174,6 +182,10 @@ static int64_t coroutine_fn velo_co_drain_send(BDRVVeloState *s,
      */
     velo_flush_req_encode(freq, j->sb.epoch);
     velo_co_req_send(s, &flush, VELO_MSG_FLUSH, freq, sizeof(freq));
+    /* The next pass's WRITEs may follow now. */
+    *sent = true;
+    j->send_turn = ticket + 1;
+    qemu_co_queue_restart_all(&j->turn_wait);
     for (i = 0; i < n; i++) {
         VeloWriteReply wr;
         r = velo_co_req_wait(s, &d[i].req, ret < 0 ? NULL : &err);
@@ -216,6 +228,8 @@ static void coroutine_fn velo_drain_pass(void *opaque)
     VeloDrainJob job = { .r = d, .epoch = j->sb.epoch };
     uint64_t bytes = 0, first_seq = 0;
     int64_t t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), durable;
+    uint64_t ticket = j->pass_tickets++;
+    bool sent = false, aborted = false;
     Error *err = NULL;
     unsigned n = 0, i;
     GList *l;
@@ -251,14 +265,23 @@ static void coroutine_fn velo_drain_pass(void *opaque)
 
     for (l = j->ents.head; l && n < VELO_DRAIN_MAX_RECORDS &&
          (n == 0 || bytes < VELO_DRAIN_BATCH); l = l->next) {
-        d[n].e = l->data;
-        bytes += d[n].e->length;
+        VeloJEnt *e = l->data;
+        if (e->seq < j->send_from) {
+            continue;           /* the pass before this one has it */
+        }
+        if (!e->jres && !velo_journal_in_cache(j, e->seq)) {
+            break;              /* its cache job runs: it kicks us after */
+        }
+        d[n].e = e;
+        bytes += e->length;
         n++;
     }
     if (n == 0) {
         goto out;
     }
     first_seq = d[0].e->seq;
+    j->send_from = d[n - 1].e->seq + 1;
+    velo_drain_kick(s);         /* the next pass may start reading */
     for (i = 0; i < n; i++) {
         d[i].rec = qemu_blockalign(j->child->bs, d[i].e->size);
         ret = velo_co_journal_read(s, d[i].e, d[i].rec);
@@ -284,7 +307,18 @@ static void coroutine_fn velo_drain_pass(void *opaque)
     job.n = n;
     thread_pool_submit_co(aio_get_thread_pool(s->ctx),
                           velo_drain_encode_worker, &job);
-    durable = velo_co_drain_send(s, d, n, &err);
+    while (j->send_turn != ticket) {
+        qemu_co_queue_wait(&j->turn_wait, NULL);
+    }
+    if (j->send_from <= first_seq) {
+        /* The pass before this one failed: the next starts at the head. */
+        aborted = true;
+        goto out;
+    }
+    durable = velo_co_drain_send(s, d, n, ticket, &sent, &err);
+    while (j->done_turn != ticket) {
+        qemu_co_queue_wait(&j->turn_wait, NULL);
+    }
     if (durable < 0) {
         ret = durable;
         if (ret == -ESTALE) {
@@ -339,6 +373,23 @@ out:
         g_free(d[i].frame);
     }
     if (ret < 0) {
+        j->send_from = 0;       /* the passes after this one: from the head */
+    }
+    /* Hand the turns on, in order, whatever happened. */
+    while (!sent && j->send_turn != ticket) {
+        qemu_co_queue_wait(&j->turn_wait, NULL);
+    }
+    if (!sent) {
+        j->send_turn = ticket + 1;
+    }
+    while (j->done_turn != ticket) {
+        qemu_co_queue_wait(&j->turn_wait, NULL);
+    }
+    j->done_turn = ticket + 1;
+    qemu_co_queue_restart_all(&j->turn_wait);
+    if (aborted) {
+        /* Not an error of its own: the failed pass said what happened. */
+    } else if (ret < 0) {
         if (!err) {
             error_setg_errno(&err, -ret, "drain failed");
         }
@@ -350,8 +401,8 @@ out:
         g_free(j->last_error);
         j->last_error = NULL;
     }
-    j->pass_running = false;
-    if (ret == 0) {
+    j->passes--;
+    if (ret == 0 && n) {
         velo_drain_kick(s);
     }
     bdrv_dec_in_flight(s->bs);
@@ -363,14 +414,18 @@ static void velo_drain_bh(void *opaque)
     VeloJournal *j = s->jrn;
 
     velo_resync_kick(s);
-    if (!velo_drain_enabled(s) || j->pass_running || j->fenced ||
+    if (!velo_drain_enabled(s) || j->passes >= 2 || j->fenced ||
         g_queue_is_empty(&j->ents) || !s->connected ||
+        (j->passes && ((VeloJEnt *)j->ents.tail->data)->seq < j->send_from) ||
         (s->drained && qemu_co_queue_empty(&j->space_wait)) ||
         s->closing ||
         qemu_clock_get_ns(QEMU_CLOCK_REALTIME) < j->retry_ns) {
         return;
     }
-    j->pass_running = true;
+    if (!j->passes) {
+        j->send_from = 0;       /* nothing in flight: from the head */
+    }
+    j->passes++;
     bdrv_inc_in_flight(s->bs);
     aio_co_enter(s->ctx, qemu_coroutine_create(velo_drain_pass, s));
 }

@@ -292,6 +292,12 @@ void velo_journal_cache_done(VeloJournal *j, uint64_t seq)
     }
 }
 
+bool velo_journal_in_cache(VeloJournal *j, uint64_t seq)
+{
+    return seq <= j->cache_done_seq || g_hash_table_contains(j->cache_ahead,
+                                                             &seq);
+}
+
 int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
                                         uint64_t offset, uint32_t length,
                                         QEMUIOVector *qiov, size_t qoff,

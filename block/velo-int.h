@@ -118,7 +118,12 @@ typedef struct VeloJournal {
 
     /* Drain. */
     QEMUBH *bh;                 /* starts a drain pass when there is work */
-    bool pass_running;
+    unsigned passes;            /* drain passes running (at most 2) */
+    uint64_t pass_tickets;      /* handed out to passes, in start order */
+    uint64_t send_turn;         /* the pass whose turn it is to send */
+    uint64_t done_turn;         /* ... to move the head */
+    CoQueue turn_wait;          /* passes waiting for their turn */
+    uint64_t send_from;         /* the next pass takes records from here */
     bool fenced;                /* the origin saw a newer epoch: stopped */
     bool origin_known;          /* origin's durable seq checked this session */
     uint64_t origin_durable;    /* what its last FLUSH_REPLY said */
@@ -565,6 +570,9 @@ int coroutine_fn velo_co_journal_wait_appends(BDRVVeloState *s);
  * record done without a gap.
  */
 void velo_journal_cache_done(VeloJournal *j, uint64_t seq);
+
+/* Whether record @seq is in the cache file (or overwritten there). */
+bool velo_journal_in_cache(VeloJournal *j, uint64_t seq);
 
 /* Read record @e (header and data, e->size bytes) into @buf and check it. */
 int coroutine_fn velo_co_journal_read(BDRVVeloState *s, const VeloJEnt *e,

@@ -371,7 +371,8 @@ static void velo_free_state(BDRVVeloState *s)
     s->closing = true;
     if (s->bs) {
         BDRV_POLL_WHILE(s->bs, s->tier.running || s->jseg.running ||
-                        (s->jrn && (s->jrn->pass_running ||
+                        s->wb_jobs ||
+                        (s->jrn && (s->jrn->passes ||
                                     s->jrn->resync_running)));
     }
     velo_drain_detach(s);

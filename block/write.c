@@ -297,6 +297,7 @@ static void coroutine_fn velo_wb_job_co(void *opaque)
     }
     if (ret == 0) {
         velo_journal_cache_done(s->jrn, job->seq);
+        velo_drain_kick(s);     /* the drain may take the record now */
     } else if (!s->wb_error) {
         /*
          * The journal holds the write, but the cloud view does not: fail

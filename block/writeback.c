@@ -50,6 +50,7 @@ int velo_journal_open_child(BlockDriverState *bs, QDict *options,
     qemu_co_mutex_init(&s->jrn->sb_lock);
     qemu_co_queue_init(&s->jrn->space_wait);
     qemu_co_queue_init(&s->jrn->append_wait);
+    qemu_co_queue_init(&s->jrn->turn_wait);
     g_queue_init(&s->jrn->ents);
     g_queue_init(&s->jrn->pending);
     s->jrn->cache_ahead = g_hash_table_new_full(g_int64_hash, g_int64_equal,

@@ -325,12 +325,37 @@ def writeback_section(w, targets, rate, rtt, W):
               f"{d['writes']} writes): a partial write first reads the whole extent from the origin, "
               f"one round trip each.")
         w('')
+    B = W.get('drain-backlog', {})
+    rows = [(k, B[k]) for k in ('64k', '1m', '4k') if k in B]
+    if rows:
+        w(f"Drain of a backlog: the same data written while the link runs at a trickle, so "
+          f"that all of it waits in the journal; then the link gets its rate back, and the drain "
+          f"is timed from when data flows again (the first 64 KiB) until `velo-drain` says idle. "
+          f"This is the drain's own rate. Ideal = link rate ({bps / 8e6:.1f} MB/s) x the run's "
+          f"compression (guest bytes / WRITE payload bytes); \"link busy\" = bytes velo-link "
+          f"carried up / (link rate x drain time).\n")
+        w('| writes | backlog MiB (records) | drained MiB | compression | drain s | drain MB/s | '
+          'ideal MB/s | ratio | link busy |')
+        w('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+        for k, r in rows:
+            if 'error' in r:
+                w(f"| {k} | failed: {r['error'][:200]} | | | | | | | |")
+                continue
+            w(f"| {r['writes']} x {k.upper().replace('K', ' KiB').replace('M', ' MiB')} | "
+              f"{fmt_mib(r['backlog-bytes'])} ({r['backlog-records']}) | "
+              f"{fmt_mib(r['guest-bytes'])} | {r['compression']:.2f}x | {r['drain-s']:.1f} | "
+              f"{r['drain-Bps'] / 1e6:.2f} | {r['ideal-Bps'] / 1e6:.2f} | **{r['ratio']:.2f}** | "
+              f"{r['link-ratio']:.2f} |")
+            targets.append((f'{rate}: write-back drain of a backlog / (link x compression), '
+                            f'{k} writes', r['ratio'], '>= 0.9', r['ratio'] >= 0.9))
+        w('')
     D = W.get('drain', {})
     rows = [(k, D[k]) for k in ('64k', '1m', '4k') if k in D]
     if rows:
         w(f"Drain: real disk data (64 KiB extents of the test guest) written through an NBD export "
           f"of the velo node (qemu-io, `write -s`), then `velo-drain` polled every 50 ms until "
-          f"idle. Drain time from the first write to idle. Ideal = link rate "
+          f"idle, writer and drain together (with 4 KiB writes the writer sets the pace). "
+          f"Drain time from the first write to idle. Ideal = link rate "
           f"({bps / 8e6:.1f} MB/s) x guest bytes / WRITE payload bytes (wire-bytes-drained); "
           f"ratio = drain rate / ideal; \"by link bytes\" counts all bytes velo-link carried up. "
           f"Load average {_load(D)}.\n")
@@ -349,8 +374,8 @@ def writeback_section(w, targets, rate, rtt, W):
               f"{r['ideal-Bps'] / 1e6:.2f} | {r['ratio']:.2f} | {r['link-ratio']:.2f} | "
               f"{'n/a' if after is None else f'{after:.2f}'} | {c.get('cloud-qsd', 0):.1f} / "
               f"{c.get('origin-qsd', 0):.1f} / {c.get('velo-link', 0):.1f} |")
-            targets.append((f'{rate}: write-back drain rate / (link x compression), {k} writes',
-                            r['ratio'], '>= 0.9', r['ratio'] >= 0.9))
+            targets.append((f'{rate}: write-back writer + drain / (link x compression), '
+                            f'{k} writes', r['ratio'], '>= 0.9', r['ratio'] >= 0.9))
         w('')
     runs = W.get('rpo', {})
     if 'load' in runs or 'error' in runs:       # runs before --wb-load took a list

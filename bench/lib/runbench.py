@@ -616,6 +616,9 @@ def main(argv):
                     help='only the write-back measurements: guest write throughput, journal drain '
                          'rate, RPO under load (~5 min; also part of a default run)')
     ap.add_argument('--no-writeback', action='store_true', help='skip the write-back measurements')
+    ap.add_argument('--wb-parts', default='throughput,drain,rpo',
+                    help='which write-back measurements to run (comma list of '
+                         'throughput, drain, rpo; default all)')
     ap.add_argument('--wb-drain-mib', type=int, default=256,
                     help='guest MiB written for the drain rate of 64 KiB and 1 MiB writes (default 256)')
     ap.add_argument('--wb-load', default='0.6',
@@ -652,6 +655,10 @@ def main(argv):
         parse_rate(r)
     a.traces = [t.strip() for t in a.traces.split(',') if t.strip()]
     a.wb_loads = [float(x) for x in a.wb_load.split(',') if x.strip()]
+    a.wb_parts = sorted({x.strip() for x in a.wb_parts.split(',') if x.strip()})
+    bad = set(a.wb_parts) - {'throughput', 'drain', 'rpo'}
+    if bad:
+        ap.error(f'--wb-parts: unknown {", ".join(sorted(bad))}')
     if a.rtt_ms % 2:
         raise SystemExit('run.sh: --rtt-ms must be even (velo-link delays each direction by RTT/2)')
     a.delay_ms = a.rtt_ms // 2

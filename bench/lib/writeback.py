@@ -18,7 +18,9 @@ node:
      cloud-side qemu-storage-daemon (the velo node, an NBD export of it for
      the writer, QMP for velo-drain), then velo-drain polled until idle;
      drain bytes/s against link rate x guest bytes / wire bytes, for 64 KiB,
-     1 MiB and 4 KiB writes;
+     1 MiB and 4 KiB writes: once with the link slowed to a trickle while
+     the writer runs, the drain timed alone once the rate is back (the
+     drain's own rate), and once with writer and drain together;
   3. RPO: 64 KiB writes at a fixed rate (for each --wb-load: that share of
      link rate x the compression ratio measured in 2.) for --wb-rpo-seconds,
      rpo-ms sampled every second.
@@ -43,6 +45,7 @@ WB_RUNS = 5                     # qemu-img bench runs per configuration (median)
 BENCH_COUNT = 4096              # x 64 KiB = 256 MiB per qemu-img bench run
 POOL_CHUNKS = 512               # distinct 64 KiB chunks of guest data
 POLL_S = 0.05                   # velo-drain poll interval while draining
+BACKLOG_RATE = '8k'             # the link while a backlog builds up (bit/s)
 
 # Regions of the disk, so that no measurement writes where another did:
 # a partial write of an extent the origin holds as data must fetch it first.
@@ -406,8 +409,93 @@ class WriteBack:
                  f'against {ideal / 1e6:.2f} MB/s = {R["ratio"]:.2f}')
         return key, R
 
+    def link_ctl(self, *cmd):
+        subprocess.run([self.link.proc.args[0], '--ctl', self.link.ctl, *cmd],
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def drain_backlog(self, size, count):
+        """The drain alone: the writer runs with the link slowed to a
+        trickle (BACKLOG_RATE), so that the whole workload waits in the
+        journal; then the link gets its rate back and the drain is timed
+        from when data flows again (the first 64 KiB) until idle.  This
+        measures the drain, not the writer."""
+        key = f'{size // 1024}k' if size < MiB else f'{size // MiB}m'
+        src = self.chunks if size <= 65536 else self.big
+        base = R_DRAIN[size] + 128 * MiB if size < MiB else R_DRAIN[size] + 256 * MiB
+        cmds = self.p(f'backlog-{key}.cmds')
+        with open(cmds, 'w') as f:
+            for i in range(count):
+                f.write(f'write -q -s {src[i % len(src)]} {base + i * size} {size}\n')
+        proc, q, url, files = self.start_cloud(f'backlog-{key}', 2 * size * count + 64 * MiB)
+        try:
+            d0 = self.drain_info(q)
+            self.link_ctl('rate', BACKLOG_RATE)
+            try:
+                with open(cmds) as stdin:
+                    w = self.writer(url, stdin)
+                    w.wait()
+                if w.returncode:
+                    raise RuntimeError(f'qemu-io failed: {w.stderr.read()[-500:]}')
+                d_w = self.drain_info(q)
+            finally:
+                self.link_ctl('rate', str(self.bps))
+            # The trickle may have timed the connection out (no reply for
+            # 10 s): time the drain from when data flows again.
+            up_r = self.link_up()
+            deadline = time.monotonic() + 120
+            while self.link_up() - up_r < 65536:
+                if time.monotonic() > deadline:
+                    raise RuntimeError('the drain did not resume')
+                time.sleep(0.01)
+            d_w = self.drain_info(q)
+            up0 = self.link_up()
+            t0 = time.monotonic()
+            deadline = t0 + max(300, 20 * size * count / (self.bps / 8))
+            while True:
+                d = self.drain_info(q)
+                t = time.monotonic() - t0
+                if d['state'] == 'idle':
+                    break
+                if d['state'] in ('fenced', 'failed') or time.monotonic() > deadline:
+                    raise RuntimeError(f'drain did not finish: {d}')
+                time.sleep(POLL_S)
+            up = self.link_up() - up0
+        finally:
+            self.stop_cloud(proc, q, files)
+        g = d['bytes-drained'] - d_w['bytes-drained']
+        # The compression of the whole run: the counters move at different
+        # times (wire bytes when sent, guest bytes when durable).
+        wire = (d['wire-bytes-drained'] - d0['wire-bytes-drained']) * g / \
+            (d['bytes-drained'] - d0['bytes-drained'])
+        ideal = self.bps / 8 * g / wire
+        R = {'write-size': size, 'writes': count,
+             'guest-bytes-total': d['bytes-drained'] - d0['bytes-drained'],
+             'backlog-bytes': d_w['bytes-pending'], 'backlog-records': d_w['records'],
+             'guest-bytes': g, 'wire-bytes': wire, 'link-up-bytes': up,
+             'compression': g / wire, 'drain-s': round(t, 3), 'drain-Bps': g / t,
+             'ideal-Bps': ideal, 'ratio': g / t / ideal,
+             'link-ratio': up / t / (self.bps / 8)}
+        self.log(f'  drain of a backlog, {key} writes: {g / MiB:.0f} MiB guest '
+                 f'({wire / MiB:.1f} MiB wire, {g / wire:.2f}x) in {t:.1f} s: '
+                 f'{g / t / 1e6:.2f} MB/s against {ideal / 1e6:.2f} MB/s = {R["ratio"]:.2f} '
+                 f'(link busy {R["link-ratio"]:.2f})')
+        return key, R
+
     def drain(self):
         D = self.W.setdefault('drain', {})
+        B = self.W.setdefault('drain-backlog', {})
+        for size, count in ((65536, self.a.wb_drain_mib * MiB // 65536),
+                            (1 << 20, self.a.wb_drain_mib),
+                            (4096, 4096)):
+            key = f'{size // 1024}k' if size < MiB else f'{size // MiB}m'
+            if size == 4096:
+                count *= 4      # 64 MiB: long enough to time
+            try:
+                k, R = self.drain_backlog(size, count)
+                B[k] = R
+            except Exception as e:      # keep going
+                B[key] = {'error': str(e)[:2000]}
+                self.log(f'  drain of a backlog, {key}: FAILED: {str(e)[:500]}')
         D['loadavg-start'] = os.getloadavg()
         for size, count in ((65536, self.a.wb_drain_mib * MiB // 65536),
                             (1 << 20, self.a.wb_drain_mib),
@@ -517,16 +605,18 @@ class WriteBack:
         self.chunks, self.big = make_pool(self.b.raw, self.p('pool'))
         self.start_origin()
         try:
-            self.log(f'--- write-back guest throughput at {self.rate}: qemu-img bench -w, velo vs '
-                     f'local qcow2, median of {WB_RUNS}')
-            try:
-                self.throughput()
-            except Exception as e:
-                self.W['throughput-error'] = str(e)[:2000]
-                self.log(f'  throughput: FAILED: {str(e)[:500]}')
-            self.log(f'--- write-back drain at {self.rate}')
-            self.drain()
-            for load in self.a.wb_loads:
+            if 'throughput' in self.a.wb_parts:
+                self.log(f'--- write-back guest throughput at {self.rate}: qemu-img bench -w, '
+                         f'velo vs local qcow2, median of {WB_RUNS}')
+                try:
+                    self.throughput()
+                except Exception as e:
+                    self.W['throughput-error'] = str(e)[:2000]
+                    self.log(f'  throughput: FAILED: {str(e)[:500]}')
+            if 'drain' in self.a.wb_parts:
+                self.log(f'--- write-back drain at {self.rate}')
+                self.drain()
+            for load in self.a.wb_loads if 'rpo' in self.a.wb_parts else ():
                 P = self.W.setdefault('rpo', {}).setdefault(f'{load:g}', {})
                 try:
                     self.rpo(load, P)
