@@ -41,7 +41,7 @@
 #include "trace.h"
 
 #define VELO_DRAIN_BATCH        (16u << 20)     /* guest bytes per pass */
-#define VELO_DRAIN_MAX_RECORDS  1024
+#define VELO_DRAIN_MAX_RECORDS  2048            /* the export's in-flight limit */
 #define VELO_DRAIN_RETRY_NS     (1 * NANOSECONDS_PER_SECOND)
 #define VELO_DRAIN_ZLEVEL       1
 

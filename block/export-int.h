@@ -28,7 +28,7 @@
 
 /* What a client gets in HELLO_REPLY. */
 #define VELO_EXP_MAX_PAYLOAD    ((4u << 20) + 4096)
-#define VELO_EXP_MAX_INFLIGHT   256
+#define VELO_EXP_MAX_INFLIGHT   2048
 #define VELO_EXP_FEATURES       (VELO_F_ZSTD | VELO_F_HASH | VELO_F_WRITE)
 #define VELO_EXP_DEFAULT_ZLEVEL 3
 
@@ -77,7 +77,11 @@ typedef struct VeloExport {
     uint64_t applied_seq;               /* writes up to here are applied */
     uint64_t durable_seq;               /* ... and up to here flushed */
     uint64_t bytes_written;
-    CoQueue apply_wait;                 /* writes waiting for their turn */
+    CoQueue apply_wait;                 /* FLUSHes and state saves waiting
+                                           for writes to be applied */
+    GHashTable *turns;                  /* seq -> VeloWriteReq * waiting for
+                                           its turn (export-write.c) */
+    uint64_t fail_gen;                  /* bumped when a write fails */
 } VeloExport;
 
 /* All fields are main-thread only. */

@@ -126,6 +126,7 @@ int velo_exp_write_open(VeloExport *exp, const char *path, Error **errp)
     exp->applied_seq = exp->durable_seq;
     exp->next_seq = exp->durable_seq + 1;
     qemu_co_queue_init(&exp->apply_wait);
+    exp->turns = g_hash_table_new(g_int64_hash, g_int64_equal);
     trace_velo_export_write_state(exp->name, exp->epoch, exp->durable_seq);
     return 0;
 }
@@ -138,6 +139,10 @@ void velo_exp_write_close(VeloExport *exp)
     exp->wst_fd = -1;
     g_free(exp->wst_path);
     exp->wst_path = NULL;
+    if (exp->turns) {
+        g_hash_table_destroy(exp->turns);
+        exp->turns = NULL;
+    }
 }
 
 typedef struct VeloWstJob {
@@ -196,7 +201,38 @@ typedef struct VeloWriteReq {
     uint8_t *buf;                       /* the data, decoded (owned) */
     bool all_zero;
     uint64_t charge;                    /* counted in c->inflight_bytes */
+    CoQueue turn;                       /* it waits here for its turn */
 } VeloWriteReq;
+
+/*
+ * Wake the write whose turn it is now, or (after a failure moved next_seq
+ * back) every waiting write, so they give up; and FLUSHes.  One wake per
+ * applied write: a deep pipeline of small writes would otherwise wake
+ * every waiter for every write.
+ */
+static void velo_write_wake(VeloExport *exp, bool failed)
+{
+    if (failed) {
+        GHashTableIter it;
+        gpointer v;
+
+        exp->fail_gen++;
+        g_hash_table_iter_init(&it, exp->turns);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+            qemu_co_queue_restart_all(&((VeloWriteReq *)v)->turn);
+        }
+        /* They all give up: resent writes of the same seqs come next. */
+        g_hash_table_remove_all(exp->turns);
+    } else {
+        uint64_t next = exp->applied_seq + 1;
+        VeloWriteReq *wr = g_hash_table_lookup(exp->turns, &next);
+
+        if (wr) {
+            qemu_co_queue_restart_all(&wr->turn);
+        }
+    }
+    qemu_co_queue_restart_all(&exp->apply_wait);
+}
 
 /* Decode the chunks of @p (@len bytes) into @buf; false if invalid. */
 static bool velo_write_decode(VeloClient *c, const VeloWrite *w,
@@ -250,15 +286,22 @@ static void coroutine_fn velo_write_co(void *opaque)
     const char *why = NULL;
     int ret = 0;
 
+    uint64_t gen = exp->fail_gen;
+
     /* Our turn comes when every earlier accepted write has been applied. */
     while (exp->applied_seq + 1 != seq) {
-        if (seq >= exp->next_seq) {
+        if (seq >= exp->next_seq || exp->fail_gen != gen) {
             /* An earlier write failed; the client resends from there. */
             ret = -ECANCELED;
             why = "an earlier write failed";
             break;
         }
-        qemu_co_queue_wait(&exp->apply_wait, NULL);
+        qemu_co_queue_init(&wr->turn);
+        g_hash_table_insert(exp->turns, &wr->w.seq, wr);
+        qemu_co_queue_wait(&wr->turn, NULL);
+        if (g_hash_table_lookup(exp->turns, &wr->w.seq) == wr) {
+            g_hash_table_remove(exp->turns, &wr->w.seq);
+        }
     }
     if (ret == 0) {
         ret = all_zero ?
@@ -276,7 +319,7 @@ static void coroutine_fn velo_write_co(void *opaque)
         /* Refuse everything after this one until it is sent again. */
         exp->next_seq = seq;
     }
-    qemu_co_queue_restart_all(&exp->apply_wait);
+    velo_write_wake(exp, ret < 0 && ret != -ECANCELED);
     qemu_vfree(buf);
     trace_velo_export_write(c, seq, wr->w.offset, wr->w.length, ret);
 

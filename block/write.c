@@ -8,8 +8,10 @@
  * to the cache file only, one at a time.  Also read-modify-write of partial
  * extents, and the synchronous cache write used by journal replay.
  *
- * Ordering and crash safety: a record is journaled before its cache job
- * starts, so the cache file never holds a write the journal lacks; the
+ * Ordering and crash safety: a cache job stores nothing before its record
+ * counts as journaled (every earlier record written too: the scan after a
+ * crash stops at the first hole), so the cache file never holds a write
+ * the journal lacks; the
  * journal keeps a record until cache_done_seq (advanced by finished jobs,
  * in sequence order) and a flush of the cache file cover it, and replays
  * the rest after a crash.  Overlapping writes take their extents busy in
@@ -277,8 +279,21 @@ static void coroutine_fn velo_wb_job_co(void *opaque)
 {
     VeloWbJob *job = opaque;
     BDRVVeloState *s = job->s;
+    VeloJournal *j = s->jrn;
     int ret = 0;
     uint64_t i;
+
+    /*
+     * Not before the record counts as journaled: while an earlier record is
+     * still being written, a crash would end the scan at that hole and drop
+     * this one, and the cache file must not hold it then.
+     */
+    while (j->next_seq <= job->seq && !j->failed) {
+        qemu_co_queue_wait(&j->append_wait, NULL);
+    }
+    if (j->next_seq <= job->seq) {
+        ret = -EIO;
+    }
 
     for (i = 0; i < job->n; i++) {
         uint64_t idx = job->first + i;

@@ -489,7 +489,7 @@ class WriteBack:
                             (4096, 4096)):
             key = f'{size // 1024}k' if size < MiB else f'{size // MiB}m'
             if size == 4096:
-                count *= 4      # 64 MiB: long enough to time
+                count *= 8      # 128 MiB: long enough to time
             try:
                 k, R = self.drain_backlog(size, count)
                 B[k] = R
