@@ -233,6 +233,17 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
     }
     ret = velo_co_journal_append(s, VELO_JREC_WRITE, offset, n, qiov, qoff,
                                  &e);
+    /*
+     * Only a journaled record may take the extents over: dropping the older
+     * records' claims lets cache_seq pass them, and if a crash then ended
+     * the scan at a hole before this one, they would be lost with it.
+     */
+    while (ret == 0 && s->jrn->next_seq <= e->seq && !s->jrn->failed) {
+        qemu_co_queue_wait(&s->jrn->append_wait, NULL);
+    }
+    if (ret == 0 && s->jrn->next_seq <= e->seq) {
+        ret = -EIO;
+    }
     if (ret == 0) {
         e->jres = cnt;
     }

@@ -89,11 +89,55 @@ static void test_crc(void)
     }
 }
 
+/* Bit by bit, from the definition: the reference for every length. */
+static uint32_t crc32c_ref(const uint8_t *p, size_t len)
+{
+    uint32_t c = ~0u;
+    size_t i;
+    int b;
+
+    for (i = 0; i < len; i++) {
+        c ^= p[i];
+        for (b = 0; b < 8; b++) {
+            c = (c >> 1) ^ ((c & 1) ? 0x82f63b78u : 0);
+        }
+    }
+    return ~c;
+}
+
+/* Lengths around the 3 x 2 KiB stretches of the interleaved fast path. */
+static void test_crc_lengths(void)
+{
+    static const size_t lens[] = {
+        0, 1, 7, 8, 6143, 6144, 6145, 6151, 6152, 12287, 12288, 12289,
+        65536, 65536 + 512, 65599, 1 << 20,
+    };
+    g_autofree uint8_t *buf = g_malloc((1 << 20) + 16);
+    uint32_t seed = 12345;
+    size_t i, k;
+
+    for (i = 0; i < (1 << 20) + 16; i++) {
+        seed = seed * 1103515245 + 12345;
+        buf[i] = seed >> 16;
+    }
+    for (k = 0; k < G_N_ELEMENTS(lens); k++) {
+        for (i = 0; i < 3; i++) {       /* unaligned starts too */
+            g_assert_cmphex(velo_cache_crc(buf + i, lens[k]), ==,
+                            crc32c_ref(buf + i, lens[k]));
+        }
+    }
+    /* Piecewise, with a split inside a stretch. */
+    g_assert_cmphex(velo_cache_crc_update(velo_cache_crc(buf, 5000),
+                                          buf + 5000, 60536), ==,
+                    crc32c_ref(buf, 65536));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/cachefmt/header", test_header);
     g_test_add_func("/cachefmt/entries", test_entries);
     g_test_add_func("/cachefmt/crc", test_crc);
+    g_test_add_func("/cachefmt/crc-lengths", test_crc_lengths);
     return g_test_run();
 }
