@@ -268,7 +268,9 @@ static void velo_journal_settle(BDRVVeloState *s)
     }
     if (moved) {
         qemu_co_queue_restart_all(&j->append_wait);
-        velo_drain_kick(s);
+        if (j->passes < 2) {
+            velo_drain_kick(s);     /* else a pass ending kicks it */
+        }
     }
 }
 
