@@ -19,8 +19,7 @@
  * the fencing survives a restart of the server.
  *
  * The write-state file holds two 512-byte slots written alternately
- * (magic, generation, epoch, durable seq, disk id, CRC-32C); the valid slot
- * with the higher generation counts.
+ * (wstate.h); the valid slot with the higher generation counts.
  *
  * Everything runs in the export's AioContext.
  *
@@ -36,46 +35,18 @@
 #include "export-int.h"
 #include "bytes.h"
 #include "cachefmt.h"
+#include "wstate.h"
 #include "trace/trace-block_velo.h"
 
-#define VELO_WST_MAGIC      UINT64_C(0x56454c4f57535431)     /* VELOWST1 */
-#define VELO_WST_SLOT       512
-
-/* --- the write-state file ------------------------------------------------ */
-
-static void velo_wst_encode(uint8_t *buf, uint64_t gen, uint64_t epoch,
-                            uint64_t seq, const uint8_t *disk_id)
-{
-    memset(buf, 0, VELO_WST_SLOT);
-    velo_put64(buf, VELO_WST_MAGIC);
-    velo_put64(buf + 8, gen);
-    velo_put64(buf + 16, epoch);
-    velo_put64(buf + 24, seq);
-    memcpy(buf + 32, disk_id, VELO_DISK_ID_SIZE);
-    velo_put32(buf + VELO_WST_SLOT - 4, velo_cache_crc(buf, VELO_WST_SLOT - 4));
-}
-
-static bool velo_wst_decode(const uint8_t *buf, uint64_t *gen, uint64_t *epoch,
-                            uint64_t *seq, uint8_t *disk_id)
-{
-    if (velo_get64(buf) != VELO_WST_MAGIC ||
-        velo_get32(buf + VELO_WST_SLOT - 4) !=
-        velo_cache_crc(buf, VELO_WST_SLOT - 4)) {
-        return false;
-    }
-    *gen = velo_get64(buf + 8);
-    *epoch = velo_get64(buf + 16);
-    *seq = velo_get64(buf + 24);
-    memcpy(disk_id, buf + 32, VELO_DISK_ID_SIZE);
-    return true;
-}
+/* --- the write-state file (format: wstate.h) ------------------------------ */
 
 int velo_exp_write_open(VeloExport *exp, const char *path, Error **errp)
 {
     uint8_t buf[2 * VELO_WST_SLOT];
-    uint64_t best_gen = 0;
+    const char *why = NULL;
+    VeloWState st;
     ssize_t n;
-    int i;
+    int ret;
 
     exp->wst_fd = qemu_create(path, O_RDWR, 0600, errp);
     if (exp->wst_fd < 0) {
@@ -89,39 +60,23 @@ int velo_exp_write_open(VeloExport *exp, const char *path, Error **errp)
                          "file '%s'", path);
         return -EIO;
     }
-    if (n == 0) {
+    ret = velo_wst_pick(buf, n, &st, &why);
+    if (ret == 0) {
         /* A new file: nothing applied yet, any epoch may start. */
-        exp->wst_epoch = 0;
-        exp->durable_seq = 0;
-    } else {
-        bool found = false;
-        for (i = 0; i < 2; i++) {
-            uint64_t gen, epoch, seq;
-            uint8_t id[VELO_DISK_ID_SIZE];
-            if ((i + 1) * VELO_WST_SLOT <= n &&
-                velo_wst_decode(buf + i * VELO_WST_SLOT, &gen, &epoch, &seq,
-                                id) && (!found || gen > best_gen)) {
-                if (memcmp(id, exp->disk_id, VELO_DISK_ID_SIZE)) {
-                    error_setg(errp, "velo export: write-state file '%s' "
-                               "belongs to another disk (give each export "
-                               "its own file)", path);
-                    return -EINVAL;
-                }
-                found = true;
-                best_gen = gen;
-                exp->wst_epoch = epoch;
-                exp->durable_seq = seq;
-            }
-        }
-        if (!found) {
-            error_setg(errp, "velo export: write-state file '%s' is corrupt "
-                       "(neither copy checks out); restore it, or remove it "
-                       "only if the origin must accept a new journal "
-                       "history", path);
-            return -EINVAL;
-        }
+        st = (VeloWState) { .gen = 0 };
+    } else if (ret < 0) {
+        error_setg(errp, "velo export: write-state file '%s' is corrupt "
+                   "(%s); restore it, or remove it only if the origin must "
+                   "accept a new journal history", path, why);
+        return -EINVAL;
+    } else if (memcmp(st.disk_id, exp->disk_id, VELO_DISK_ID_SIZE)) {
+        error_setg(errp, "velo export: write-state file '%s' belongs to "
+                   "another disk (give each export its own file)", path);
+        return -EINVAL;
     }
-    exp->wst_gen = best_gen;
+    exp->wst_epoch = st.epoch;
+    exp->durable_seq = st.seq;
+    exp->wst_gen = st.gen;
     exp->epoch = exp->wst_epoch;
     exp->applied_seq = exp->durable_seq;
     exp->next_seq = exp->durable_seq + 1;
@@ -178,7 +133,11 @@ static int coroutine_fn velo_co_wst_save(VeloExport *exp, uint64_t epoch,
     /* After the wait: the slot a save in progress wrote is not ours. */
     gen = exp->wst_gen + 1;
     exp->wst_saving = true;
-    velo_wst_encode(j.buf, gen, epoch, seq, exp->disk_id);
+    {
+        VeloWState st = { .gen = gen, .epoch = epoch, .seq = seq };
+        memcpy(st.disk_id, exp->disk_id, VELO_DISK_ID_SIZE);
+        velo_wst_encode(j.buf, &st);
+    }
     j.off = (gen & 1) * VELO_WST_SLOT;
     ret = thread_pool_submit_co(aio_get_thread_pool(exp->common.ctx),
                                 velo_wst_worker, &j);
