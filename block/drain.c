@@ -5,9 +5,10 @@
  *
  * A drain pass is a coroutine started by a bottom half when there are live
  * records, the mode is write-back, the node is connected and not drained.
- * It takes up to VELO_DRAIN_BATCH bytes of records from the head, reads
- * them back from the journal node (checking their CRCs), compresses them
- * in a worker thread, sends them all as pipelined WRITEs (epoch, seq), up
+ * It takes up to VELO_DRAIN_BATCH bytes of records from the head; slice by
+ * slice (VELO_DRAIN_SLICE), right before sending, it reads them back from
+ * the journal node (checking their CRCs), compresses them in a worker
+ * thread, and sends them as pipelined WRITEs (epoch, seq), up
  * to the server's in-flight limit, with a FLUSH right behind them, so a
  * batch costs one round trip; the FLUSH_REPLY's durable seq moves the
  * journal head (once the cache file holds those records durably too).  On
@@ -42,6 +43,7 @@
 
 #define VELO_DRAIN_BATCH        (16u << 20)     /* guest bytes per pass */
 #define VELO_DRAIN_MAX_RECORDS  2048            /* the export's in-flight limit */
+#define VELO_DRAIN_SLICE        (1u << 20)      /* prepared just before sent */
 #define VELO_DRAIN_RETRY_NS     (1 * NANOSECONDS_PER_SECOND)
 #define VELO_DRAIN_ZLEVEL       1
 
@@ -156,11 +158,32 @@ int coroutine_fn velo_co_origin_state(BDRVVeloState *s, uint64_t *seq,
     return 0;
 }
 
-/* Send the records of @d, then FLUSH; returns the durable seq or -errno. */
-static int64_t coroutine_fn velo_co_drain_send(BDRVVeloState *s,
-                                               VeloDrainRec *d, unsigned n,
-                                               uint64_t ticket, bool *sent,
-                                               Error **errp)
+/* Send the WRITEs of records [@a, @b) of @d (it is this pass's turn). */
+static void coroutine_fn velo_co_drain_send_writes(BDRVVeloState *s,
+                                                   VeloDrainRec *d, unsigned a,
+                                                   unsigned b)
+{
+    unsigned i;
+
+    for (i = a; i < b; i++) {
+        velo_co_req_send(s, &d[i].req, VELO_MSG_WRITE, d[i].frame,
+                         d[i].frame_len);
+        s->jrn->wire_drained += d[i].frame_len;
+        g_free(d[i].frame);     /* sent: the request no longer needs it */
+        d[i].frame = NULL;
+    }
+}
+
+/*
+ * The @n WRITEs of @d are sent: send the FLUSH (unless @flush is false, after
+ * a failure), hand the send turn on, and wait for every reply.  Returns the
+ * durable seq or -errno.
+ */
+static int64_t coroutine_fn velo_co_drain_finish(BDRVVeloState *s,
+                                                 VeloDrainRec *d, unsigned n,
+                                                 bool flush_too,
+                                                 uint64_t ticket, bool *sent,
+                                                 Error **errp)
 {
     VeloJournal *j = s->jrn;
     uint8_t freq[VELO_FLUSH_SIZE];
@@ -168,20 +191,17 @@ static int64_t coroutine_fn velo_co_drain_send(BDRVVeloState *s,
     VeloFlushReply fr;
     Error *err = NULL;
     const char *why;
-    int ret = 0, r;
+    int ret = flush_too ? 0 : -EIO, r;
     unsigned i;
 
-    for (i = 0; i < n; i++) {
-        velo_co_req_send(s, &d[i].req, VELO_MSG_WRITE, d[i].frame,
-                         d[i].frame_len);
-        j->wire_drained += d[i].frame_len;
-    }
     /*
      * The FLUSH goes right behind them: the server applies what it
      * accepted first, so one round trip covers the whole batch.
      */
-    velo_flush_req_encode(freq, j->sb.epoch);
-    velo_co_req_send(s, &flush, VELO_MSG_FLUSH, freq, sizeof(freq));
+    if (flush_too) {
+        velo_flush_req_encode(freq, j->sb.epoch);
+        velo_co_req_send(s, &flush, VELO_MSG_FLUSH, freq, sizeof(freq));
+    }
     /* The next pass's WRITEs may follow now. */
     *sent = true;
     j->send_turn = ticket + 1;
@@ -206,8 +226,10 @@ static int64_t coroutine_fn velo_co_drain_send(BDRVVeloState *s,
         err = NULL;
     }
     if (ret < 0) {
-        velo_co_req_wait(s, &flush, NULL);
-        g_free(flush.payload);
+        if (flush_too) {
+            velo_co_req_wait(s, &flush, NULL);
+            g_free(flush.payload);
+        }
         return ret;
     }
     ret = velo_co_req_wait(s, &flush, errp);
@@ -220,18 +242,62 @@ static int64_t coroutine_fn velo_co_drain_send(BDRVVeloState *s,
     return ret < 0 ? ret : (int64_t)fr.durable_seq;
 }
 
+/*
+ * Read back records [@a, @b) of @d, store the extents of theirs that are
+ * still journal resident in the cache file (a record leaves the journal
+ * only once the cache file has it), and build their WRITE frames in a
+ * worker.  The record buffers are freed once the frames are built.
+ */
+static int coroutine_fn velo_co_drain_prepare(BDRVVeloState *s,
+                                              VeloDrainRec *d, unsigned a,
+                                              unsigned b, uint64_t epoch,
+                                              bool compress, Error **errp)
+{
+    VeloJournal *j = s->jrn;
+    VeloDrainJob job = { .r = d + a, .n = b - a, .epoch = epoch,
+                         .compress = compress };
+    unsigned i;
+    int ret;
+
+    for (i = a; i < b; i++) {
+        d[i].rec = qemu_blockalign(j->child->bs, d[i].e->size);
+        ret = velo_co_journal_read(s, d[i].e, d[i].rec);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "cannot read back journal record %"
+                             PRIu64 " from node '%s'", d[i].e->seq,
+                             bdrv_get_node_name(j->child->bs));
+            return ret;
+        }
+        if (d[i].e->jres) {
+            ret = velo_co_jres_materialize(s, d[i].e, d[i].rec);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "cannot store journal record %"
+                                 PRIu64 " in the cache node", d[i].e->seq);
+                return ret;
+            }
+        }
+    }
+    thread_pool_submit_co(aio_get_thread_pool(s->ctx),
+                          velo_drain_encode_worker, &job);
+    for (i = a; i < b; i++) {
+        qemu_vfree(d[i].rec);
+        d[i].rec = NULL;
+    }
+    return 0;
+}
+
 static void coroutine_fn velo_drain_pass(void *opaque)
 {
     BDRVVeloState *s = opaque;
     VeloJournal *j = s->jrn;
     g_autofree VeloDrainRec *d = g_new0(VeloDrainRec, VELO_DRAIN_MAX_RECORDS);
-    VeloDrainJob job = { .r = d, .epoch = j->sb.epoch };
+    VeloDrainJob job = { .epoch = j->sb.epoch };
     uint64_t bytes = 0, first_seq = 0;
     int64_t t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), durable;
     uint64_t ticket = j->pass_tickets++;
     bool sent = false, aborted = false;
     Error *err = NULL;
-    unsigned n = 0, i;
+    unsigned n = 0, n_sent = 0, i, a, b;
     GList *l;
     int ret = 0;
 
@@ -282,40 +348,45 @@ static void coroutine_fn velo_drain_pass(void *opaque)
     first_seq = d[0].e->seq;
     j->send_from = d[n - 1].e->seq + 1;
     velo_drain_kick(s);         /* the next pass may start reading */
-    for (i = 0; i < n; i++) {
-        d[i].rec = qemu_blockalign(j->child->bs, d[i].e->size);
-        ret = velo_co_journal_read(s, d[i].e, d[i].rec);
-        if (ret < 0) {
-            error_setg_errno(&err, -ret, "cannot read back journal record %"
-                             PRIu64 " from node '%s'", d[i].e->seq,
-                             bdrv_get_node_name(j->child->bs));
-            n = i + 1;
-            goto out;
+
+    /*
+     * Read back, store and compress the records a slice at a time, each
+     * slice right before it is sent: sending waits while the link's queue
+     * is full, so the work keeps pace with the link instead of running
+     * ahead of it in a burst that competes with the guest.
+     */
+    for (a = 0; a < n; a = b) {
+        uint64_t slice = 0;
+
+        for (b = a; b < n && (b == a || slice < VELO_DRAIN_SLICE); b++) {
+            slice += d[b].e->length;
         }
-    }
-    for (i = 0; i < n; i++) {
-        /* A record leaves the journal only once the cache file has it. */
-        if (d[i].e->jres) {
-            ret = velo_co_jres_materialize(s, d[i].e, d[i].rec);
-            if (ret < 0) {
-                error_setg_errno(&err, -ret, "cannot store journal record %"
-                                 PRIu64 " in the cache node", d[i].e->seq);
+        ret = velo_co_drain_prepare(s, d, a, b, job.epoch, job.compress,
+                                    &err);
+        if (ret < 0) {
+            break;
+        }
+        if (a == 0) {
+            while (j->send_turn != ticket) {
+                qemu_co_queue_wait(&j->turn_wait, NULL);
+            }
+            if (j->send_from <= first_seq) {
+                /* The pass before failed: the next starts at the head. */
+                aborted = true;
                 goto out;
             }
         }
+        velo_co_drain_send_writes(s, d, a, b);
+        n_sent = b;
     }
-    job.n = n;
-    thread_pool_submit_co(aio_get_thread_pool(s->ctx),
-                          velo_drain_encode_worker, &job);
-    while (j->send_turn != ticket) {
-        qemu_co_queue_wait(&j->turn_wait, NULL);
+    if (n_sent == 0) {
+        goto out;               /* nothing sent: the turn is handed on below */
     }
-    if (j->send_from <= first_seq) {
-        /* The pass before this one failed: the next starts at the head. */
-        aborted = true;
-        goto out;
+    durable = velo_co_drain_finish(s, d, n_sent, ret == 0, ticket, &sent,
+                                   ret < 0 ? NULL : &err);
+    if (ret < 0) {
+        durable = ret;
     }
-    durable = velo_co_drain_send(s, d, n, ticket, &sent, &err);
     while (j->done_turn != ticket) {
         qemu_co_queue_wait(&j->turn_wait, NULL);
     }
