@@ -678,6 +678,52 @@ int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
     return ret;
 }
 
+int coroutine_fn velo_cache_store_dirty_run(BDRVVeloState *s, uint64_t first,
+                                            uint64_t n, uint8_t *const *bufs)
+{
+    g_autofree uint8_t *ents = NULL;
+    g_autofree uint32_t *crcs = NULL;
+    QEMUIOVector qiov;
+    uint64_t i, bytes = 0;
+    int ret;
+
+    if (s->chdr.flags & VELO_CACHE_F_RECORDS) {
+        for (i = 0, ret = 0; i < n && ret == 0; i++) {
+            ret = velo_cache_store_dirty(s, first + i, bufs[i]);
+        }
+        return ret;
+    }
+    ents = g_malloc(n * VELO_CACHE_ENTRY_SIZE);
+    crcs = g_new(uint32_t, n);
+    qemu_iovec_init(&qiov, n);
+    for (i = 0; i < n; i++) {
+        uint32_t len = velo_extmap_extent_len(s->map, first + i);
+
+        crcs[i] = velo_cache_crc(bufs[i], len);
+        velo_cache_entry_encode(ents + i * VELO_CACHE_ENTRY_SIZE, first + i,
+                                VELO_EXT_DIRTY, crcs[i]);
+        qemu_iovec_add(&qiov, bufs[i], len);
+        bytes += len;
+    }
+    s->write_gen++;         /* before any yield: readers must notice */
+    ret = bdrv_co_pwrite(s->cache_child,
+                         velo_cache_entry_offset(&s->chdr, first),
+                         n * VELO_CACHE_ENTRY_SIZE, ents, 0);
+    if (ret == 0) {
+        ret = bdrv_co_pwritev(s->cache_child,
+                              velo_cache_data_offset(&s->chdr, first), bytes,
+                              &qiov, 0);
+    }
+    qemu_iovec_destroy(&qiov);
+    if (ret == 0) {
+        for (i = 0; i < n; i++) {
+            s->crc[first + i] = crcs[i];
+        }
+    }
+    s->write_gen++;
+    return ret;
+}
+
 int coroutine_fn velo_cache_flush(BDRVVeloState *s)
 {
     return bdrv_co_flush(s->cache_child->bs);

@@ -243,10 +243,11 @@ static int64_t coroutine_fn velo_co_drain_finish(BDRVVeloState *s,
 }
 
 /*
- * Read back records [@a, @b) of @d, store the extents of theirs that are
- * still journal resident in the cache file (a record leaves the journal
- * only once the cache file has it), and build their WRITE frames in a
- * worker.  The record buffers are freed once the frames are built.
+ * Read back records [@a, @b) of @d (one read when they lie back to back in
+ * the ring), store the extents of theirs that are still journal resident
+ * in the cache file (a record leaves the journal only once the cache file
+ * has it; consecutive extents in one write), and build their WRITE frames
+ * in a worker.  The record buffers are freed once the frames are built.
  */
 static int coroutine_fn velo_co_drain_prepare(BDRVVeloState *s,
                                               VeloDrainRec *d, unsigned a,
@@ -256,34 +257,66 @@ static int coroutine_fn velo_co_drain_prepare(BDRVVeloState *s,
     VeloJournal *j = s->jrn;
     VeloDrainJob job = { .r = d + a, .n = b - a, .epoch = epoch,
                          .compress = compress };
+    g_autofree VeloJEnt **ents = g_new(VeloJEnt *, b - a);
+    g_autofree uint8_t **recs = g_new(uint8_t *, b - a);
+    uint64_t span = 0;
+    uint8_t *buf = NULL;
+    bool bulk;
     unsigned i;
-    int ret;
+    int ret = 0;
 
+    /* Back to back in the ring (no wrap between them): one read. */
     for (i = a; i < b; i++) {
-        d[i].rec = qemu_blockalign(j->child->bs, d[i].e->size);
-        ret = velo_co_journal_read(s, d[i].e, d[i].rec);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "cannot read back journal record %"
-                             PRIu64 " from node '%s'", d[i].e->seq,
-                             bdrv_get_node_name(j->child->bs));
-            return ret;
+        if (i > a && d[i].e->off != d[i - 1].e->off + d[i - 1].e->size) {
+            break;
         }
-        if (d[i].e->jres) {
-            ret = velo_co_jres_materialize(s, d[i].e, d[i].rec);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "cannot store journal record %"
-                                 PRIu64 " in the cache node", d[i].e->seq);
-                return ret;
-            }
+        span += d[i].e->size;
+    }
+    bulk = i == b;
+    if (bulk) {
+        buf = qemu_blockalign(j->child->bs, span);
+        ret = bdrv_co_pread(j->child, d[a].e->off, span, buf, 0);
+        for (i = a, span = 0; i < b; span += d[i].e->size, i++) {
+            d[i].rec = buf + span;
         }
+    } else {
+        for (i = a; i < b && ret == 0; i++) {
+            d[i].rec = qemu_blockalign(j->child->bs, d[i].e->size);
+            ret = bdrv_co_pread(j->child, d[i].e->off, d[i].e->size,
+                                d[i].rec, 0);
+        }
+    }
+    for (i = a; i < b && ret == 0; i++) {
+        if (!velo_journal_rec_ok(s, d[i].e, d[i].rec)) {
+            ret = -EILSEQ;
+        }
+        ents[i - a] = d[i].e;
+        recs[i - a] = d[i].rec;
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot read back journal records %"
+                         PRIu64 "..%" PRIu64 " from node '%s'", d[a].e->seq,
+                         d[b - 1].e->seq, bdrv_get_node_name(j->child->bs));
+        goto out;
+    }
+    ret = velo_co_jres_materialize(s, ents, recs, b - a);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot store journal records %" PRIu64
+                         "..%" PRIu64 " in the cache node", d[a].e->seq,
+                         d[b - 1].e->seq);
+        goto out;
     }
     thread_pool_submit_co(aio_get_thread_pool(s->ctx),
                           velo_drain_encode_worker, &job);
+out:
     for (i = a; i < b; i++) {
-        qemu_vfree(d[i].rec);
+        if (!bulk) {
+            qemu_vfree(d[i].rec);
+        }
         d[i].rec = NULL;
     }
-    return 0;
+    qemu_vfree(buf);
+    return ret;
 }
 
 static void coroutine_fn velo_drain_pass(void *opaque)

@@ -440,23 +440,25 @@ int coroutine_fn velo_co_journal_wait_appends(BDRVVeloState *s)
     return j->next_seq < upto ? -EIO : 0;
 }
 
+bool velo_journal_rec_ok(BDRVVeloState *s, const VeloJEnt *e,
+                         const uint8_t *buf)
+{
+    const char *why;
+    VeloJRec r;
+
+    return velo_jrec_decode(buf, s->disk_size, &r, &why) && r.seq == e->seq &&
+           velo_jrec_check_data(&r, buf + VELO_JREC_HDR_SIZE);
+}
+
 int coroutine_fn velo_co_journal_read(BDRVVeloState *s, const VeloJEnt *e,
                                       uint8_t *buf)
 {
-    VeloJournal *j = s->jrn;
-    const char *why;
-    VeloJRec r;
-    int ret;
+    int ret = bdrv_co_pread(s->jrn->child, e->off, e->size, buf, 0);
 
-    ret = bdrv_co_pread(j->child, e->off, e->size, buf, 0);
     if (ret < 0) {
         return ret;
     }
-    if (!velo_jrec_decode(buf, s->disk_size, &r, &why) || r.seq != e->seq ||
-        !velo_jrec_check_data(&r, buf + VELO_JREC_HDR_SIZE)) {
-        return -EILSEQ;
-    }
-    return 0;
+    return velo_journal_rec_ok(s, e, buf) ? 0 : -EILSEQ;
 }
 
 int coroutine_fn velo_co_journal_advance(BDRVVeloState *s, uint64_t upto)

@@ -415,6 +415,16 @@ int coroutine_fn velo_cache_drop_clean(BDRVVeloState *s, uint64_t idx);
 int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
                                         const uint8_t *buf);
 
+/*
+ * Store @n consecutive guest-written extents from @first, the content of
+ * each at @bufs[i], pinned (DIRTY): one write of their index entries, then
+ * one of their data.  Only for extents whose records are still in the
+ * journal (a crash between the two is repaired by replay).  Record mode
+ * stores them one by one.
+ */
+int coroutine_fn velo_cache_store_dirty_run(BDRVVeloState *s, uint64_t first,
+                                            uint64_t n, uint8_t *const *bufs);
+
 int coroutine_fn velo_cache_flush(BDRVVeloState *s);
 
 /* --- cache-rec.c: record mode (compressed and/or encrypted at rest) ------ */
@@ -506,12 +516,13 @@ int coroutine_fn velo_co_jres_read(BDRVVeloState *s, uint64_t idx,
 void velo_jres_drop(BDRVVeloState *s, uint64_t idx);
 
 /*
- * The drain read record @e into @rec (header and data): store its extents
- * that are still journal-resident into the cache file, so that the record
- * can leave the journal.
+ * The drain read records @ents[0..@n) into @recs (header and data each):
+ * store their extents that are still journal-resident into the cache file,
+ * so that the records can leave the journal.  Consecutive extents go in
+ * one write.
  */
-int coroutine_fn velo_co_jres_materialize(BDRVVeloState *s, VeloJEnt *e,
-                                          const uint8_t *rec);
+int coroutine_fn velo_co_jres_materialize(BDRVVeloState *s, VeloJEnt **ents,
+                                          uint8_t **recs, unsigned n);
 
 /* Wait until extent @idx is in no fetch or write (s->busy). */
 void coroutine_fn velo_co_extent_wait_idle(BDRVVeloState *s, uint64_t idx);
@@ -573,6 +584,10 @@ void velo_journal_cache_done(VeloJournal *j, uint64_t seq);
 
 /* Whether record @seq is in the cache file (or overwritten there). */
 bool velo_journal_in_cache(VeloJournal *j, uint64_t seq);
+
+/* Check record @e as read into @buf (header and data, e->size bytes). */
+bool velo_journal_rec_ok(BDRVVeloState *s, const VeloJEnt *e,
+                         const uint8_t *buf);
 
 /* Read record @e (header and data, e->size bytes) into @buf and check it. */
 int coroutine_fn velo_co_journal_read(BDRVVeloState *s, const VeloJEnt *e,

@@ -182,32 +182,82 @@ int coroutine_fn velo_co_jres_read(BDRVVeloState *s, uint64_t idx,
     return ret;
 }
 
-int coroutine_fn velo_co_jres_materialize(BDRVVeloState *s, VeloJEnt *e,
-                                          const uint8_t *rec)
+/* An extent the drain stores: its index, its record, its data. */
+typedef struct VeloJresStore {
+    uint64_t idx;
+    VeloJEnt *e;
+    uint8_t *data;
+    VeloBusy *b;
+} VeloJresStore;
+
+static gint velo_jres_store_cmp(gconstpointer a, gconstpointer b)
+{
+    const struct VeloJresStore *x = a, *y = b;
+
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+int coroutine_fn velo_co_jres_materialize(BDRVVeloState *s, VeloJEnt **ents,
+                                          uint8_t **recs, unsigned n)
 {
     unsigned shift = s->map->extent_shift;
-    uint64_t first = e->offset >> shift;
-    uint64_t last = (e->offset + e->length - 1) >> shift, idx;
+    g_autoptr(GArray) st = g_array_new(false, false, sizeof(VeloJresStore));
+    g_autofree uint8_t **bufs = NULL;
+    unsigned i, k, run;
     int ret = 0;
 
-    for (idx = first; idx <= last && ret == 0 && e->jres; idx++) {
-        VeloBusy *b;
+    /* The extents still resident in these records (records in seq order). */
+    for (i = 0; i < n; i++) {
+        VeloJEnt *e = ents[i];
+        uint64_t idx, last = (e->offset + e->length - 1) >> shift;
 
-        if (velo_jres_lookup(s, idx) != e) {
+        for (idx = e->offset >> shift; e->jres && idx <= last; idx++) {
+            if (velo_jres_lookup(s, idx) == e) {
+                VeloJresStore x = {
+                    .idx = idx, .e = e,
+                    .data = recs[i] + VELO_JREC_HDR_SIZE +
+                            ((idx << shift) - e->offset),
+                };
+                g_array_append_val(st, x);
+            }
+        }
+    }
+    /* Take them busy in ascending order; drop those a newer write took. */
+    g_array_sort(st, velo_jres_store_cmp);
+    for (k = 0; k < st->len; k++) {
+        VeloJresStore *x = &g_array_index(st, VeloJresStore, k);
+
+        velo_co_extent_wait_idle(s, x->idx);
+        if (velo_jres_lookup(s, x->idx) == x->e) {
+            x->b = velo_busy_new(s, x->idx, 1, false);
+        }
+    }
+    bufs = g_new(uint8_t *, st->len + 1);
+    for (k = 0; k < st->len; k += run) {
+        VeloJresStore *x = &g_array_index(st, VeloJresStore, k);
+
+        for (run = 0; k + run < st->len; run++) {
+            VeloJresStore *y = &g_array_index(st, VeloJresStore, k + run);
+            if (!y->b || y->idx != x->idx + run) {
+                break;
+            }
+            bufs[run] = y->data;
+        }
+        if (run == 0) {
+            run = 1;            /* not taken: skip it */
             continue;
         }
-        velo_co_extent_wait_idle(s, idx);
-        if (velo_jres_lookup(s, idx) != e) {
-            continue;           /* a newer write took it meanwhile */
-        }
-        b = velo_busy_new(s, idx, 1, false);
-        ret = velo_cache_store_dirty(s, idx, rec + VELO_JREC_HDR_SIZE +
-                                     ((idx << shift) - e->offset));
         if (ret == 0) {
-            velo_jres_drop(s, idx);
+            ret = velo_cache_store_dirty_run(s, x->idx, run, bufs);
         }
-        b->ret = ret;
-        velo_busy_finish(s, b);
+        for (i = 0; i < run; i++) {
+            VeloJresStore *y = &g_array_index(st, VeloJresStore, k + i);
+            if (ret == 0) {
+                velo_jres_drop(s, y->idx);
+            }
+            y->b->ret = ret;
+            velo_busy_finish(s, y->b);
+        }
     }
     return ret;
 }
