@@ -202,6 +202,9 @@ static int64_t coroutine_fn velo_co_drain_finish(BDRVVeloState *s,
         velo_flush_req_encode(freq, j->sb.epoch);
         velo_co_req_send(s, &flush, VELO_MSG_FLUSH, freq, sizeof(freq));
     }
+    if (!flush_too) {
+        j->send_from = 0;       /* failed: the passes after this one restart */
+    }
     /* The next pass's WRITEs may follow now. */
     *sent = true;
     j->send_turn = ticket + 1;
@@ -293,7 +296,12 @@ static int coroutine_fn velo_co_drain_prepare(BDRVVeloState *s,
         ents[i - a] = d[i].e;
         recs[i - a] = d[i].rec;
     }
-    if (ret < 0) {
+    if (ret == -EILSEQ) {
+        error_setg(errp, "journal records %" PRIu64 "..%" PRIu64 " read back "
+                   "from node '%s' fail their checksum", d[a].e->seq,
+                   d[b - 1].e->seq, bdrv_get_node_name(j->child->bs));
+        goto out;
+    } else if (ret < 0) {
         error_setg_errno(errp, -ret, "cannot read back journal records %"
                          PRIu64 "..%" PRIu64 " from node '%s'", d[a].e->seq,
                          d[b - 1].e->seq, bdrv_get_node_name(j->child->bs));
@@ -302,8 +310,9 @@ static int coroutine_fn velo_co_drain_prepare(BDRVVeloState *s,
     ret = velo_co_jres_materialize(s, ents, recs, b - a);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "cannot store journal records %" PRIu64
-                         "..%" PRIu64 " in the cache node", d[a].e->seq,
-                         d[b - 1].e->seq);
+                         "..%" PRIu64 " in cache node '%s'", d[a].e->seq,
+                         d[b - 1].e->seq,
+                         bdrv_get_node_name(s->cache_child->bs));
         goto out;
     }
     thread_pool_submit_co(aio_get_thread_pool(s->ctx),
@@ -439,7 +448,8 @@ static void coroutine_fn velo_drain_pass(void *opaque)
         uint64_t done = j->cache_done_seq;
         ret = velo_cache_flush(s);
         if (ret < 0) {
-            error_setg_errno(&err, -ret, "cannot flush the cache file");
+            error_setg_errno(&err, -ret, "cannot flush cache node '%s'",
+                             bdrv_get_node_name(s->cache_child->bs));
             goto out;
         }
         j->sb.cache_seq = MAX(j->sb.cache_seq, done);
@@ -519,6 +529,7 @@ static void velo_drain_bh(void *opaque)
 
     velo_resync_kick(s);
     if (!velo_drain_enabled(s) || j->passes >= 2 || j->fenced ||
+        (j->passes && j->send_from == 0) ||    /* after a failure: let it end */
         g_queue_is_empty(&j->ents) || !s->connected ||
         (j->passes && ((VeloJEnt *)j->ents.tail->data)->seq < j->send_from) ||
         (s->drained && qemu_co_queue_empty(&j->space_wait)) ||

@@ -300,10 +300,40 @@ bool velo_journal_in_cache(VeloJournal *j, uint64_t seq)
                                                              &seq);
 }
 
+/* Whether a record of @size ring bytes would fit now. */
+static bool velo_journal_fits(VeloJournal *j, uint64_t size)
+{
+    VeloJRing r = j->ring;
+    bool wrap;
+
+    return velo_jring_reserve(&r, size, &wrap) != 0;
+}
+
+int coroutine_fn velo_co_journal_wait_room(BDRVVeloState *s, uint16_t type,
+                                           uint32_t length)
+{
+    VeloJournal *j = s->jrn;
+    VeloJRec r = { .type = type, .length = length };
+    uint64_t size = velo_jrec_size(velo_jrec_data_len(&r));
+    int64_t t0;
+
+    if (velo_journal_fits(j, size) || j->failed) {
+        return j->failed ? -EIO : 0;
+    }
+    t0 = velo_now_ns();
+    j->throttled++;
+    trace_velo_journal_throttle(s, velo_jring_used(&j->ring), size);
+    while (!velo_journal_fits(j, size) && !j->failed) {
+        qemu_co_queue_wait(&j->space_wait, NULL);
+    }
+    j->throttle_ns += velo_now_ns() - t0;
+    return j->failed ? -EIO : 0;
+}
+
 int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
                                         uint64_t offset, uint32_t length,
                                         QEMUIOVector *qiov, size_t qoff,
-                                        VeloJEnt **entp)
+                                        bool nowait, VeloJEnt **entp)
 {
     VeloJournal *j = s->jrn;
     VeloJRec r = {
@@ -356,6 +386,12 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
         off = velo_jring_reserve(&j->ring, size, &wrap);
         if (off) {
             break;
+        }
+        if (nowait) {
+            /* The caller holds extents busy: it must not wait here. */
+            qemu_iovec_destroy(&wq);
+            qemu_vfree(buf);
+            return -EAGAIN;
         }
         if (!t0) {
             t0 = velo_now_ns();
@@ -464,23 +500,39 @@ int coroutine_fn velo_co_journal_read(BDRVVeloState *s, const VeloJEnt *e,
 int coroutine_fn velo_co_journal_advance(BDRVVeloState *s, uint64_t upto)
 {
     VeloJournal *j = s->jrn;
+    uint64_t old_off = j->sb.head_off, old_seq = j->sb.head_seq;
     VeloJEnt *e;
-    bool moved = false;
+    GList *l;
+    int ret;
 
+    for (l = j->ents.head; l && ((VeloJEnt *)l->data)->seq <= upto;
+         l = l->next) {
+        e = l->data;
+        j->sb.head_off = velo_jring_next(&j->ring, e->off, e->size);
+        j->sb.head_seq = e->seq + 1;
+    }
+    if (j->sb.head_seq == old_seq) {
+        return 0;
+    }
+    /*
+     * The new head must be durable before its room is reused: else a crash
+     * could leave the old head pointing at a new record, and the scan would
+     * lose every live record.
+     */
+    ret = velo_co_jsb_save(s, true);
+    if (ret < 0) {
+        j->sb.head_off = old_off;
+        j->sb.head_seq = old_seq;
+        return ret;
+    }
     while ((e = g_queue_peek_head(&j->ents)) && e->seq <= upto) {
         g_queue_pop_head(&j->ents);
         j->ring.head = velo_jring_next(&j->ring, e->off, e->size);
-        j->sb.head_off = j->ring.head;
-        j->sb.head_seq = e->seq + 1;
         j->live_bytes -= e->length;
         g_free(e);
-        moved = true;
-    }
-    if (!moved) {
-        return 0;
     }
     qemu_co_queue_restart_all(&j->space_wait);
-    return velo_co_jsb_save(s, false);
+    return 0;
 }
 
 int coroutine_fn velo_co_journal_flush(BDRVVeloState *s)

@@ -318,7 +318,7 @@ static int coroutine_fn velo_co_jseg_apply(BDRVVeloState *s, uint8_t *buf,
         qemu_iovec_init_buf(&qiov, buf + pos + VELO_JREC_HDR_SIZE, r.length);
         ret = velo_co_journal_append(s, r.type, r.offset, r.length,
                                      r.type == VELO_JREC_WRITE ? &qiov : NULL,
-                                     0, NULL);
+                                     0, false, NULL);
         if (ret < 0) {
             return ret;
         }

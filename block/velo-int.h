@@ -564,14 +564,24 @@ int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, bool writable,
 /*
  * Append a record of a guest write (@qiov from @qoff, or NULL for ZERO) of
  * at most VELO_JREC_MAX_DATA bytes; its entry goes to *@entp (when not
- * NULL: it lives until the drain frees the record).  Waits for room while the journal is full (throttling).
+ * NULL: it lives until the drain frees the record).  Waits for room while
+ * the journal is full (throttling), or with @nowait returns -EAGAIN.
  * Appends may run concurrently; the caller orders overlapping ones (a
  * record's seq is taken when its room is).
  */
 int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
                                         uint64_t offset, uint32_t length,
                                         QEMUIOVector *qiov, size_t qoff,
-                                        VeloJEnt **entp);
+                                        bool nowait, VeloJEnt **entp);
+
+/*
+ * Wait (throttled) until a record of @type and @length would fit in the
+ * journal.  Guest writes append with @nowait, since they hold extents busy
+ * that the drain may need to free room: on -EAGAIN they let go, wait here,
+ * and start again.
+ */
+int coroutine_fn velo_co_journal_wait_room(BDRVVeloState *s, uint16_t type,
+                                           uint32_t length);
 
 /* Wait until every append started so far is journaled (-EIO: one failed). */
 int coroutine_fn velo_co_journal_wait_appends(BDRVVeloState *s);

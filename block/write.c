@@ -263,6 +263,51 @@ int coroutine_fn velo_co_jres_materialize(BDRVVeloState *s, VeloJEnt **ents,
 }
 
 /*
+ * Before a write that the journal will not hold (cloud-persist): store
+ * every journal-resident extent in the cache file.  Else a record still
+ * resident for another extent would stay "not in the cache", cache_seq
+ * could not pass it, and replay after a crash or reopen would write it
+ * over the newer cloud-persist data.  Called with write_lock held
+ * exclusively, in a mode where the drain does not run.
+ */
+static int coroutine_fn velo_co_jres_store_all(BDRVVeloState *s)
+{
+    VeloJournal *j = s->jrn;
+    unsigned left = g_queue_get_length(&j->ents);
+    int ret = 0;
+
+    while (ret == 0 && g_hash_table_size(s->jres) && left--) {
+        VeloJEnt *e = NULL;
+        uint8_t *buf;
+        GList *l;
+
+        for (l = j->ents.head; l && !e; l = l->next) {
+            if (((VeloJEnt *)l->data)->jres) {
+                e = l->data;
+            }
+        }
+        if (!e) {
+            break;
+        }
+        buf = qemu_blockalign(j->child->bs, e->size);
+        ret = velo_co_journal_read(s, e, buf);
+        if (ret == 0) {
+            ret = velo_co_jres_materialize(s, &e, &buf, 1);
+        }
+        qemu_vfree(buf);
+    }
+    if (ret == 0 && g_hash_table_size(s->jres)) {
+        ret = -EIO;             /* bookkeeping gone wrong: never silently */
+    }
+    if (ret < 0) {
+        error_report("velo: cannot move journal-resident extents into cache "
+                     "node '%s' before a cloud-persist write: %s",
+                     bdrv_get_node_name(s->cache_child->bs), strerror(-ret));
+    }
+    return ret;
+}
+
+/*
  * A write-back record of whole extents from the guest's buffer: the
  * journal holds it, and its extents are read from there until the drain
  * moves them to the cache file.  Nothing is copied on the way.
@@ -274,15 +319,44 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
     unsigned shift = s->map->extent_shift;
     uint64_t first = offset >> shift, cnt = ((n - 1) >> shift) + 1, i;
     g_autofree VeloBusy **busy = g_new(VeloBusy *, cnt);
+    uint8_t *data = qemu_try_blockalign(s->jrn->child->bs, n);
+    QEMUIOVector dq;
     VeloJEnt *e;
     int ret;
 
-    for (i = 0; i < cnt; i++) {
-        velo_co_extent_wait_idle(s, first + i);
-        busy[i] = velo_busy_new(s, first + i, 1, false);
+    if (!data) {
+        return -ENOMEM;
     }
-    ret = velo_co_journal_append(s, VELO_JREC_WRITE, offset, n, qiov, qoff,
-                                 &e);
+    /*
+     * A copy: the record's checksum must match what reaches the journal,
+     * and a guest may change a buffer while its write is in flight.
+     */
+    qemu_iovec_to_buf(qiov, qoff, data, n);
+    qemu_iovec_init_buf(&dq, data, n);
+    for (;;) {
+        for (i = 0; i < cnt; i++) {
+            velo_co_extent_wait_idle(s, first + i);
+            busy[i] = velo_busy_new(s, first + i, 1, false);
+        }
+        ret = velo_co_journal_append(s, VELO_JREC_WRITE, offset, n, &dq, 0,
+                                     true, &e);
+        if (ret != -EAGAIN) {
+            break;
+        }
+        /*
+         * The journal is full: wait for room with no extent held, or the
+         * drain could wait for one of them to free it (a deadlock).
+         */
+        for (i = 0; i < cnt; i++) {
+            velo_busy_finish(s, busy[i]);
+        }
+        ret = velo_co_journal_wait_room(s, VELO_JREC_WRITE, n);
+        if (ret < 0) {
+            qemu_vfree(data);
+            return ret;
+        }
+    }
+    qemu_vfree(data);
     /*
      * Only a journaled record may take the extents over: dropping the older
      * records' claims lets cache_seq pass them, and if a crash then ended
@@ -374,6 +448,8 @@ static void coroutine_fn velo_wb_job_co(void *opaque)
     if (ret == 0) {
         velo_journal_cache_done(s->jrn, job->seq);
         velo_drain_kick(s);     /* the drain may take the record now */
+    } else if (j->failed && !s->wb_error) {
+        s->wb_error = ret;      /* the journal said why when it failed */
     } else if (!s->wb_error) {
         /*
          * The journal holds the write, but the cloud view does not: fail
@@ -429,6 +505,7 @@ static int coroutine_fn velo_co_wb_record(BDRVVeloState *s, int64_t offset,
         return -ENOMEM;
     }
 
+again:
     /* Take the extents in ascending order: no two writers wait in a ring. */
     for (i = 0; i < cnt; i++) {
         velo_co_extent_wait_idle(s, first + i);
@@ -458,7 +535,20 @@ static int coroutine_fn velo_co_wb_record(BDRVVeloState *s, int64_t offset,
     if (ret == 0) {
         qemu_iovec_init_buf(&jq, job->buf + (offset - start), n);
         ret = velo_co_journal_append(s, qiov ? VELO_JREC_WRITE : VELO_JREC_ZERO,
-                                     offset, n, &jq, 0, &e);
+                                     offset, n, &jq, 0, true, &e);
+    }
+    if (ret == -EAGAIN) {
+        /* Full: wait with no extent held (see velo_co_wb_whole). */
+        for (i = 0; i < cnt; i++) {
+            velo_busy_finish(s, job->busy[i]);
+        }
+        ret = velo_co_journal_wait_room(s, qiov ? VELO_JREC_WRITE :
+                                        VELO_JREC_ZERO, n);
+        if (ret == 0) {
+            goto again;
+        }
+        velo_wb_job_free(s, job);
+        return ret;
     }
     if (ret < 0) {
         for (i = 0; i < cnt; i++) {
@@ -496,7 +586,10 @@ static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
     }
     if (s->write_mode != VELO_WRITE_MODE_WRITE_BACK) {
         qemu_co_rwlock_wrlock(&s->write_lock);
-        if (s->jrn) {
+        if (s->jrn && g_hash_table_size(s->jres)) {
+            ret = velo_co_jres_store_all(s);
+        }
+        if (s->jrn && ret == 0) {
             /* Isolated: the origin will need these extents on resync. */
             ret = velo_co_resync_mark(s, offset, bytes);
         }

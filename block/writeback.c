@@ -204,7 +204,7 @@ static int coroutine_fn velo_co_resync_extent(BDRVVeloState *s, uint64_t idx,
     for (pos = 0; ret == 0 && pos < len; pos += VELO_JREC_MAX_DATA) {
         ret = velo_co_journal_append(s, VELO_JREC_WRITE, off + pos,
                                      MIN(len - pos, VELO_JREC_MAX_DATA),
-                                     &qiov, pos, &e);
+                                     &qiov, pos, false, &e);
         if (ret == 0) {
             velo_journal_cache_done(s->jrn, e->seq);    /* it came from there */
         }
