@@ -134,10 +134,17 @@ static void coroutine_fn velo_jseg_upload_co(void *opaque)
     VeloJournal *j = s->jrn;
     uint64_t first = 0, last = 0, size = 0, pos = 0;
     VeloObjJob job = { .op = 0 };
+    g_autoptr(GArray) recs = g_array_new(false, false, sizeof(VeloJEnt));
     GList *l;
+    unsigned i;
     int ret = 0;
 
     velo_co_jseg_gc(s);
+    /*
+     * Copies, taken without a yield: the drain may free the entries while
+     * the reads below yield (a freed record's room may then hold another
+     * record, which its check refuses: the upload fails and is retried).
+     */
     for (l = j->ents.head; l; l = l->next) {
         VeloJEnt *e = l->data;
         if (e->seq <= s->jseg.uploaded_seq) {
@@ -151,6 +158,7 @@ static void coroutine_fn velo_jseg_upload_co(void *opaque)
         }
         last = e->seq;
         size += e->size;
+        g_array_append_val(recs, *e);
     }
     if (!size) {
         goto out;
@@ -159,11 +167,8 @@ static void coroutine_fn velo_jseg_upload_co(void *opaque)
     if (!job.buf) {
         goto out;
     }
-    for (l = j->ents.head; l && ret == 0; l = l->next) {
-        VeloJEnt *e = l->data;
-        if (e->seq < first || e->seq > last) {
-            continue;
-        }
+    for (i = 0; i < recs->len && ret == 0; i++) {
+        VeloJEnt *e = &g_array_index(recs, VeloJEnt, i);
         ret = velo_co_journal_read(s, e, job.buf + pos);
         pos += e->size;
     }
