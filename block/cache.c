@@ -498,7 +498,7 @@ int coroutine_fn velo_cache_write_index(BDRVVeloState *s)
     return 0;
 }
 
-static uint32_t qiov_crc(QEMUIOVector *qiov)
+uint32_t velo_qiov_crc(QEMUIOVector *qiov)
 {
     uint32_t crc = 0;
     int i;
@@ -545,7 +545,7 @@ int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
                             velo_cache_data_offset(&s->chdr, idx), len,
                             &slice, 0);
         *raced = s->write_gen != gen || velo_extmap_get(s->map, idx) != st;
-        if (ret == 0 && qiov_crc(&slice) != s->crc[idx]) {
+        if (ret == 0 && velo_qiov_crc(&slice) != s->crc[idx]) {
             zero = qemu_iovec_is_zero(&slice, 0, len);
             ret = -EILSEQ;
         }

@@ -158,6 +158,16 @@ int coroutine_fn velo_co_origin_state(BDRVVeloState *s, uint64_t *seq,
     return 0;
 }
 
+/* Wait until *@turn (j->send_turn or j->done_turn) is @ticket's. */
+static void coroutine_fn velo_co_drain_wait_turn(VeloJournal *j,
+                                                 const uint64_t *turn,
+                                                 uint64_t ticket)
+{
+    while (*turn != ticket) {
+        qemu_co_queue_wait(&j->turn_wait, NULL);
+    }
+}
+
 /* Send the WRITEs of records [@a, @b) of @d (it is this pass's turn). */
 static void coroutine_fn velo_co_drain_send_writes(BDRVVeloState *s,
                                                    VeloDrainRec *d, unsigned a,
@@ -333,8 +343,8 @@ static void coroutine_fn velo_drain_pass(void *opaque)
     BDRVVeloState *s = opaque;
     VeloJournal *j = s->jrn;
     g_autofree VeloDrainRec *d = g_new0(VeloDrainRec, VELO_DRAIN_MAX_RECORDS);
-    VeloDrainJob job = { .epoch = j->sb.epoch };
-    uint64_t bytes = 0, first_seq = 0;
+    uint64_t epoch = j->sb.epoch, bytes = 0, first_seq = 0;
+    bool compress = (s->features & VELO_F_ZSTD) != 0;
     int64_t t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), durable;
     uint64_t ticket = j->pass_tickets++;
     bool sent = false, aborted = false;
@@ -343,7 +353,6 @@ static void coroutine_fn velo_drain_pass(void *opaque)
     GList *l;
     int ret = 0;
 
-    job.compress = (s->features & VELO_F_ZSTD) != 0;
     if (!j->origin_known) {
         uint64_t oepoch;
         ret = velo_co_origin_state(s, &j->origin_durable, &oepoch, &err);
@@ -403,15 +412,12 @@ static void coroutine_fn velo_drain_pass(void *opaque)
         for (b = a; b < n && (b == a || slice < VELO_DRAIN_SLICE); b++) {
             slice += d[b].e->length;
         }
-        ret = velo_co_drain_prepare(s, d, a, b, job.epoch, job.compress,
-                                    &err);
+        ret = velo_co_drain_prepare(s, d, a, b, epoch, compress, &err);
         if (ret < 0) {
             break;
         }
         if (a == 0) {
-            while (j->send_turn != ticket) {
-                qemu_co_queue_wait(&j->turn_wait, NULL);
-            }
+            velo_co_drain_wait_turn(j, &j->send_turn, ticket);
             if (j->send_from <= first_seq) {
                 /* The pass before failed: the next starts at the head. */
                 aborted = true;
@@ -429,9 +435,7 @@ static void coroutine_fn velo_drain_pass(void *opaque)
     if (ret < 0) {
         durable = ret;
     }
-    while (j->done_turn != ticket) {
-        qemu_co_queue_wait(&j->turn_wait, NULL);
-    }
+    velo_co_drain_wait_turn(j, &j->done_turn, ticket);
     if (durable < 0) {
         ret = durable;
         if (ret == -ESTALE) {
@@ -490,15 +494,11 @@ out:
         j->send_from = 0;       /* the passes after this one: from the head */
     }
     /* Hand the turns on, in order, whatever happened. */
-    while (!sent && j->send_turn != ticket) {
-        qemu_co_queue_wait(&j->turn_wait, NULL);
-    }
     if (!sent) {
+        velo_co_drain_wait_turn(j, &j->send_turn, ticket);
         j->send_turn = ticket + 1;
     }
-    while (j->done_turn != ticket) {
-        qemu_co_queue_wait(&j->turn_wait, NULL);
-    }
+    velo_co_drain_wait_turn(j, &j->done_turn, ticket);
     j->done_turn = ticket + 1;
     qemu_co_queue_restart_all(&j->turn_wait);
     if (aborted) {

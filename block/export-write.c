@@ -248,6 +248,7 @@ static void coroutine_fn velo_write_co(void *opaque)
     uint64_t gen = exp->fail_gen;
 
     /* Our turn comes when every earlier accepted write has been applied. */
+    qemu_co_queue_init(&wr->turn);
     while (exp->applied_seq + 1 != seq) {
         if (seq >= exp->next_seq || exp->fail_gen != gen) {
             /* An earlier write failed; the client resends from there. */
@@ -255,7 +256,6 @@ static void coroutine_fn velo_write_co(void *opaque)
             why = "an earlier write failed";
             break;
         }
-        qemu_co_queue_init(&wr->turn);
         g_hash_table_insert(exp->turns, &wr->w.seq, wr);
         qemu_co_queue_wait(&wr->turn, NULL);
         if (g_hash_table_lookup(exp->turns, &wr->w.seq) == wr) {

@@ -37,9 +37,15 @@
 
 /* --- RAM tier: LRU of whole extents ------------------------------------ */
 
+/* The RAM tier's copy of extent @idx, if any, without touching the LRU. */
+static VeloRamEnt *ram_find(BDRVVeloState *s, uint64_t idx)
+{
+    return s->ram ? g_hash_table_lookup(s->ram, &idx) : NULL;
+}
+
 VeloRamEnt *velo_ram_lookup(BDRVVeloState *s, uint64_t idx)
 {
-    VeloRamEnt *e = s->ram ? g_hash_table_lookup(s->ram, &idx) : NULL;
+    VeloRamEnt *e = ram_find(s, idx);
 
     if (e) {
         QTAILQ_REMOVE(&s->ram_lru, e, lru);
@@ -103,7 +109,7 @@ void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
 
 void velo_ram_forget(BDRVVeloState *s, uint64_t idx)
 {
-    VeloRamEnt *e = s->ram ? g_hash_table_lookup(s->ram, &idx) : NULL;
+    VeloRamEnt *e = ram_find(s, idx);
 
     if (e) {
         ram_drop(s, e);
@@ -112,7 +118,7 @@ void velo_ram_forget(BDRVVeloState *s, uint64_t idx)
 
 void velo_ram_update(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
 {
-    VeloRamEnt *e = s->ram ? g_hash_table_lookup(s->ram, &idx) : NULL;
+    VeloRamEnt *e = ram_find(s, idx);
 
     if (e) {
         memcpy(e->data, data, velo_extmap_extent_len(s->map, idx));

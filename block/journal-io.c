@@ -309,12 +309,14 @@ static bool velo_journal_fits(VeloJournal *j, uint64_t size)
     return velo_jring_reserve(&r, size, &wrap) != 0;
 }
 
-int coroutine_fn velo_co_journal_wait_room(BDRVVeloState *s, uint16_t type,
-                                           uint32_t length)
+/*
+ * Wait (throttled, counted in the stats) until a record of @size ring bytes
+ * fits; it still fits when this returns 0, until the caller yields.
+ */
+static int coroutine_fn velo_co_journal_wait_fit(BDRVVeloState *s,
+                                                 uint64_t size)
 {
     VeloJournal *j = s->jrn;
-    VeloJRec r = { .type = type, .length = length };
-    uint64_t size = velo_jrec_size(velo_jrec_data_len(&r));
     int64_t t0;
 
     if (velo_journal_fits(j, size) || j->failed) {
@@ -328,6 +330,14 @@ int coroutine_fn velo_co_journal_wait_room(BDRVVeloState *s, uint16_t type,
     }
     j->throttle_ns += velo_now_ns() - t0;
     return j->failed ? -EIO : 0;
+}
+
+int coroutine_fn velo_co_journal_wait_room(BDRVVeloState *s, uint16_t type,
+                                           uint32_t length)
+{
+    VeloJRec r = { .type = type, .length = length };
+
+    return velo_co_journal_wait_fit(s, velo_jrec_size(velo_jrec_data_len(&r)));
 }
 
 int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
@@ -344,7 +354,6 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
     uint64_t size = velo_jrec_size(dlen), off, old_tail;
     static const uint8_t pad[VELO_JREC_ALIGN];
     QEMUIOVector wq;
-    int64_t t0 = 0;
     VeloJEnt *e;
     uint8_t *buf;
     bool wrap;
@@ -358,56 +367,31 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
     qemu_iovec_init(&wq, (qiov ? qiov->niov : 0) + 2);
     qemu_iovec_add(&wq, buf, VELO_JREC_HDR_SIZE);
     if (dlen) {
-        size_t i, skip = qoff, left = dlen;
-        uint32_t crc = 0;
+        QEMUIOVector data;
 
-        qemu_iovec_concat(&wq, qiov, qoff, dlen);
-        for (i = 0; i < (size_t)qiov->niov && left; i++) {
-            size_t n = qiov->iov[i].iov_len;
-            if (skip >= n) {
-                skip -= n;
-                continue;
-            }
-            n = MIN(n - skip, left);
-            crc = velo_cache_crc_update(crc, (uint8_t *)qiov->iov[i].iov_base +
-                                        skip, n);
-            skip = 0;
-            left -= n;
-        }
-        r.data_crc = crc;
+        qemu_iovec_init_slice(&data, qiov, qoff, dlen);
+        r.data_crc = velo_qiov_crc(&data);
+        qemu_iovec_concat(&wq, &data, 0, dlen);
+        qemu_iovec_destroy(&data);
     }
     if (size > VELO_JREC_HDR_SIZE + dlen) {
         qemu_iovec_add(&wq, (void *)pad, size - VELO_JREC_HDR_SIZE - dlen);
     }
 
     /* Throttle: no room until the drain frees some. */
-    for (;;) {
-        old_tail = j->ring.tail;
-        off = velo_jring_reserve(&j->ring, size, &wrap);
-        if (off) {
-            break;
-        }
-        if (nowait) {
-            /* The caller holds extents busy: it must not wait here. */
+    if (!velo_journal_fits(j, size)) {
+        /* With @nowait the caller holds extents busy: it must not wait. */
+        ret = nowait ? -EAGAIN : velo_co_journal_wait_fit(s, size);
+        if (ret < 0) {
             qemu_iovec_destroy(&wq);
             qemu_vfree(buf);
-            return -EAGAIN;
-        }
-        if (!t0) {
-            t0 = velo_now_ns();
-            j->throttled++;
-            trace_velo_journal_throttle(s, velo_jring_used(&j->ring), size);
-        }
-        qemu_co_queue_wait(&j->space_wait, NULL);
-        if (j->failed) {
-            qemu_iovec_destroy(&wq);
-            qemu_vfree(buf);
-            return -EIO;
+            return ret;
         }
     }
-    if (t0) {
-        j->throttle_ns += velo_now_ns() - t0;
-    }
+    /* It fits: nothing yielded since the check. */
+    old_tail = j->ring.tail;
+    off = velo_jring_reserve(&j->ring, size, &wrap);
+    assert(off);
 
     /* The sequence follows the ring: both are taken without a yield. */
     r.epoch = j->sb.epoch;
@@ -465,15 +449,19 @@ fail:
     return ret;
 }
 
-int coroutine_fn velo_co_journal_wait_appends(BDRVVeloState *s)
+int coroutine_fn velo_co_journal_wait_journaled(BDRVVeloState *s, uint64_t seq)
 {
     VeloJournal *j = s->jrn;
-    uint64_t upto = j->reserved_seq;
 
-    while (j->next_seq < upto && !j->failed) {
+    while (j->next_seq <= seq && !j->failed) {
         qemu_co_queue_wait(&j->append_wait, NULL);
     }
-    return j->next_seq < upto ? -EIO : 0;
+    return j->next_seq <= seq ? -EIO : 0;
+}
+
+int coroutine_fn velo_co_journal_wait_appends(BDRVVeloState *s)
+{
+    return velo_co_journal_wait_journaled(s, s->jrn->reserved_seq - 1);
 }
 
 bool velo_journal_rec_ok(BDRVVeloState *s, const VeloJEnt *e,

@@ -427,6 +427,9 @@ int coroutine_fn velo_cache_store_dirty_run(BDRVVeloState *s, uint64_t first,
 
 int coroutine_fn velo_cache_flush(BDRVVeloState *s);
 
+/* CRC-32C of the bytes of @qiov (as in index entries and journal records). */
+uint32_t velo_qiov_crc(QEMUIOVector *qiov);
+
 /* --- cache-rec.c: record mode (compressed and/or encrypted at rest) ------ */
 
 /*
@@ -582,6 +585,13 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
  */
 int coroutine_fn velo_co_journal_wait_room(BDRVVeloState *s, uint16_t type,
                                            uint32_t length);
+
+/*
+ * Wait until record @seq counts as journaled: it and every record before
+ * it are written (-EIO: an append failed, it never will be).
+ */
+int coroutine_fn velo_co_journal_wait_journaled(BDRVVeloState *s,
+                                                uint64_t seq);
 
 /* Wait until every append started so far is journaled (-EIO: one failed). */
 int coroutine_fn velo_co_journal_wait_appends(BDRVVeloState *s);

@@ -11,10 +11,9 @@
  * Ordering and crash safety: a cache job stores nothing before its record
  * counts as journaled (every earlier record written too: the scan after a
  * crash stops at the first hole), so the cache file never holds a write
- * the journal lacks; the
- * journal keeps a record until cache_done_seq (advanced by finished jobs,
- * in sequence order) and a flush of the cache file cover it, and replays
- * the rest after a crash.  Overlapping writes take their extents busy in
+ * the journal lacks; the journal keeps a record until cache_done_seq
+ * (advanced by finished jobs, in sequence order) and a flush of the cache
+ * file cover it, and replays the rest after a crash.  Overlapping writes take their extents busy in
  * ascending order before their records get sequence numbers, so the
  * journal's order and the cache file's agree.
  *
@@ -39,6 +38,33 @@ void coroutine_fn velo_co_extent_wait_idle(BDRVVeloState *s, uint64_t idx)
         b->refcnt++;
         qemu_co_queue_wait(&b->waiters, NULL);
         velo_busy_unref(b);
+    }
+}
+
+/*
+ * Take extents [@first, @first + @n) busy for a write, in ascending order
+ * (no two writers wait in a ring), into @busy.
+ */
+static void coroutine_fn velo_co_busy_take(BDRVVeloState *s, uint64_t first,
+                                           uint64_t n, VeloBusy **busy)
+{
+    uint64_t i;
+
+    for (i = 0; i < n; i++) {
+        velo_co_extent_wait_idle(s, first + i);
+        busy[i] = velo_busy_new(s, first + i, 1, false);
+    }
+}
+
+/* Let @busy[0..@n) go, with result @ret for those who waited on them. */
+static void coroutine_fn velo_busy_release(BDRVVeloState *s, VeloBusy **busy,
+                                           uint64_t n, int ret)
+{
+    uint64_t i;
+
+    for (i = 0; i < n; i++) {
+        busy[i]->ret = ret;
+        velo_busy_finish(s, busy[i]);
     }
 }
 
@@ -308,9 +334,9 @@ static int coroutine_fn velo_co_jres_store_all(BDRVVeloState *s)
 }
 
 /*
- * A write-back record of whole extents from the guest's buffer: the
- * journal holds it, and its extents are read from there until the drain
- * moves them to the cache file.  Nothing is copied on the way.
+ * A write-back record of whole extents from the guest's buffer (copied
+ * once): the journal holds it, and its extents are read from there until
+ * the drain moves them to the cache file.
  */
 static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
                                          uint32_t n, QEMUIOVector *qiov,
@@ -334,10 +360,7 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
     qemu_iovec_to_buf(qiov, qoff, data, n);
     qemu_iovec_init_buf(&dq, data, n);
     for (;;) {
-        for (i = 0; i < cnt; i++) {
-            velo_co_extent_wait_idle(s, first + i);
-            busy[i] = velo_busy_new(s, first + i, 1, false);
-        }
+        velo_co_busy_take(s, first, cnt, busy);
         ret = velo_co_journal_append(s, VELO_JREC_WRITE, offset, n, &dq, 0,
                                      true, &e);
         if (ret != -EAGAIN) {
@@ -347,9 +370,7 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
          * The journal is full: wait for room with no extent held, or the
          * drain could wait for one of them to free it (a deadlock).
          */
-        for (i = 0; i < cnt; i++) {
-            velo_busy_finish(s, busy[i]);
-        }
+        velo_busy_release(s, busy, cnt, 0);
         ret = velo_co_journal_wait_room(s, VELO_JREC_WRITE, n);
         if (ret < 0) {
             qemu_vfree(data);
@@ -362,31 +383,23 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
      * records' claims lets cache_seq pass them, and if a crash then ended
      * the scan at a hole before this one, they would be lost with it.
      */
-    while (ret == 0 && s->jrn->next_seq <= e->seq && !s->jrn->failed) {
-        qemu_co_queue_wait(&s->jrn->append_wait, NULL);
-    }
-    if (ret == 0 && s->jrn->next_seq <= e->seq) {
-        ret = -EIO;
+    if (ret == 0) {
+        ret = velo_co_journal_wait_journaled(s, e->seq);
     }
     if (ret == 0) {
         e->jres = cnt;
     }
-    for (i = 0; i < cnt; i++) {
-        uint64_t idx = first + i;
+    for (i = 0; i < cnt && ret == 0; i++) {
+        uint64_t idx = first + i, *key = g_new(uint64_t, 1);
 
-        if (ret == 0) {
-            uint64_t *key = g_new(uint64_t, 1);
-
-            *key = idx;
-            velo_jres_drop(s, idx);
-            g_hash_table_insert(s->jres, key, e);
-            velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
-            velo_ram_forget(s, idx);
-            s->write_gen++;
-        }
-        busy[i]->ret = ret;
-        velo_busy_finish(s, busy[i]);
+        *key = idx;
+        velo_jres_drop(s, idx);
+        g_hash_table_insert(s->jres, key, e);
+        velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
+        velo_ram_forget(s, idx);
+        s->write_gen++;
     }
+    velo_busy_release(s, busy, cnt, ret);
     return ret;
 }
 
@@ -415,20 +428,15 @@ static void coroutine_fn velo_wb_job_co(void *opaque)
     VeloWbJob *job = opaque;
     BDRVVeloState *s = job->s;
     VeloJournal *j = s->jrn;
-    int ret = 0;
     uint64_t i;
+    int ret;
 
     /*
      * Not before the record counts as journaled: while an earlier record is
      * still being written, a crash would end the scan at that hole and drop
      * this one, and the cache file must not hold it then.
      */
-    while (j->next_seq <= job->seq && !j->failed) {
-        qemu_co_queue_wait(&j->append_wait, NULL);
-    }
-    if (j->next_seq <= job->seq) {
-        ret = -EIO;
-    }
+    ret = velo_co_journal_wait_journaled(s, job->seq);
 
     for (i = 0; i < job->n; i++) {
         uint64_t idx = job->first + i;
@@ -506,11 +514,7 @@ static int coroutine_fn velo_co_wb_record(BDRVVeloState *s, int64_t offset,
     }
 
 again:
-    /* Take the extents in ascending order: no two writers wait in a ring. */
-    for (i = 0; i < cnt; i++) {
-        velo_co_extent_wait_idle(s, first + i);
-        job->busy[i] = velo_busy_new(s, first + i, 1, false);
-    }
+    velo_co_busy_take(s, first, cnt, job->busy);
 
     /* The new contents; a partial extent needs the old one first. */
     for (i = 0; i < cnt && ret == 0; i++) {
@@ -539,9 +543,7 @@ again:
     }
     if (ret == -EAGAIN) {
         /* Full: wait with no extent held (see velo_co_wb_whole). */
-        for (i = 0; i < cnt; i++) {
-            velo_busy_finish(s, job->busy[i]);
-        }
+        velo_busy_release(s, job->busy, cnt, 0);
         ret = velo_co_journal_wait_room(s, qiov ? VELO_JREC_WRITE :
                                         VELO_JREC_ZERO, n);
         if (ret == 0) {
@@ -551,10 +553,7 @@ again:
         return ret;
     }
     if (ret < 0) {
-        for (i = 0; i < cnt; i++) {
-            job->busy[i]->ret = ret;
-            velo_busy_finish(s, job->busy[i]);
-        }
+        velo_busy_release(s, job->busy, cnt, ret);
         velo_wb_job_free(s, job);
         return ret;
     }

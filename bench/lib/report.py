@@ -277,6 +277,11 @@ def report(res):
     return '\n'.join(out) + '\n'
 
 
+def _writes(r, k):
+    """'4096 x 64 KiB' for a drain row of key @k ('4k', '64k', '1m')."""
+    return f"{r['writes']} x {k.upper().replace('K', ' KiB').replace('M', ' MiB')}"
+
+
 def _load(d):
     a, b = d.get('loadavg-start'), d.get('loadavg-end')
     return f"{a[0]:.1f}-{b[0]:.1f}" if a and b else 'n/a'
@@ -341,7 +346,7 @@ def writeback_section(w, targets, rate, rtt, W):
             if 'error' in r:
                 w(f"| {k} | failed: {r['error'][:200]} | | | | | | | |")
                 continue
-            w(f"| {r['writes']} x {k.upper().replace('K', ' KiB').replace('M', ' MiB')} | "
+            w(f"| {_writes(r, k)} | "
               f"{fmt_mib(r['backlog-bytes'])} ({r['backlog-records']}) | "
               f"{fmt_mib(r['guest-bytes'])} | {r['compression']:.2f}x | {r['drain-s']:.1f} | "
               f"{r['drain-Bps'] / 1e6:.2f} | {r['ideal-Bps'] / 1e6:.2f} | **{r['ratio']:.2f}** | "
@@ -368,7 +373,7 @@ def writeback_section(w, targets, rate, rtt, W):
                 continue
             c = r.get('cpu-s', {})
             after = r.get('ratio-after-writer')
-            w(f"| {r['writes']} x {k.upper().replace('K', ' KiB').replace('M', ' MiB')} | "
+            w(f"| {_writes(r, k)} | "
               f"{fmt_mib(r['guest-bytes'])} | {fmt_mib(r['wire-bytes'])} | {r['compression']:.2f}x | "
               f"{r['writer-s']:.1f} | {r['drain-s']:.1f} | {r['drain-Bps'] / 1e6:.2f} | "
               f"{r['ideal-Bps'] / 1e6:.2f} | {r['ratio']:.2f} | {r['link-ratio']:.2f} | "

@@ -345,14 +345,20 @@ class WriteBack:
 
     # --- 2. drain throughput ---------------------------------------------------
 
-    def drain_run(self, size, count):
+    def drain_cmds(self, name, size, count, base):
+        """A qemu-io command file of @count writes of @size bytes of the pool's
+        data from @base on; returns the size's key ('4k', '64k', '1m') and
+        the file."""
         key = f'{size // 1024}k' if size < MiB else f'{size // MiB}m'
         src = self.chunks if size <= 65536 else self.big
-        base = R_DRAIN[size]
-        cmds = self.p(f'drain-{key}.cmds')
+        cmds = self.p(f'{name}-{key}.cmds')
         with open(cmds, 'w') as f:
             for i in range(count):
                 f.write(f'write -q -s {src[i % len(src)]} {base + i * size} {size}\n')
+        return key, cmds
+
+    def drain_run(self, size, count):
+        key, cmds = self.drain_cmds('drain', size, count, R_DRAIN[size])
         proc, q, url, files = self.start_cloud(f'drain-{key}', 2 * size * count + 64 * MiB)
         try:
             d0 = self.drain_info(q)
@@ -419,13 +425,8 @@ class WriteBack:
         journal; then the link gets its rate back and the drain is timed
         from when data flows again (the first 64 KiB) until idle.  This
         measures the drain, not the writer."""
-        key = f'{size // 1024}k' if size < MiB else f'{size // MiB}m'
-        src = self.chunks if size <= 65536 else self.big
         base = R_DRAIN[size] + 128 * MiB if size < MiB else R_DRAIN[size] + 256 * MiB
-        cmds = self.p(f'backlog-{key}.cmds')
-        with open(cmds, 'w') as f:
-            for i in range(count):
-                f.write(f'write -q -s {src[i % len(src)]} {base + i * size} {size}\n')
+        key, cmds = self.drain_cmds('backlog', size, count, base)
         proc, q, url, files = self.start_cloud(f'backlog-{key}', 2 * size * count + 64 * MiB)
         try:
             d0 = self.drain_info(q)
