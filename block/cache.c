@@ -510,6 +510,30 @@ uint32_t velo_qiov_crc(QEMUIOVector *qiov)
     return crc;
 }
 
+uint32_t velo_qiov_crc_copy(QEMUIOVector *qiov, size_t qoff, uint8_t *dst,
+                            size_t n)
+{
+    uint32_t crc = 0;
+    int i;
+
+    for (i = 0; i < qiov->niov && n; i++) {
+        size_t len = qiov->iov[i].iov_len;
+
+        if (qoff >= len) {
+            qoff -= len;
+            continue;
+        }
+        len = MIN(len - qoff, n);
+        crc = velo_cache_crc_copy(crc, dst,
+                                  (uint8_t *)qiov->iov[i].iov_base + qoff, len);
+        dst += len;
+        n -= len;
+        qoff = 0;
+    }
+    assert(n == 0);
+    return crc;
+}
+
 int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
                                   QEMUIOVector *qiov, size_t qoff, bool *raced)
 {

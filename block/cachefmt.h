@@ -144,4 +144,11 @@ uint32_t velo_cache_crc(const void *data, size_t len);
 /* Continue a CRC-32C over more data (start with 0); for scattered buffers. */
 uint32_t velo_cache_crc_update(uint32_t crc, const void *data, size_t len);
 
+/*
+ * velo_cache_crc_update over @src while copying it to @dst (which must not
+ * overlap it), in one pass over the data.
+ */
+uint32_t velo_cache_crc_copy(uint32_t crc, void *dst, const void *src,
+                             size_t len);
+
 #endif

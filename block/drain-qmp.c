@@ -40,6 +40,7 @@ VeloJournalInfo *qmp_velo_drain(const char *node_name, Error **errp)
                    s->jrn->last_error ? s->jrn->last_error : "fenced");
     } else {
         s->jrn->retry_ns = 0;
+        s->jrn->urgent = true;  /* the drain holds nothing back now */
         velo_drain_kick(s);
         info = velo_journal_info(s);
     }

@@ -46,6 +46,7 @@
 #define VELO_DRAIN_SLICE        (1u << 20)      /* prepared just before sent */
 #define VELO_DRAIN_RETRY_NS     (1 * NANOSECONDS_PER_SECOND)
 #define VELO_DRAIN_ZLEVEL       1
+#define VELO_DRAIN_QUIET_NS     (10 * SCALE_MS) /* the guest paused writing */
 
 bool velo_drain_enabled(BDRVVeloState *s)
 {
@@ -57,7 +58,8 @@ bool velo_drain_enabled(BDRVVeloState *s)
 /* One record of a pass: its frame and its request. */
 typedef struct VeloDrainRec {
     VeloJEnt *e;
-    uint8_t *rec;               /* the record read back (header + data) */
+    uint8_t *rec;               /* the record (header + data), while the
+                                   slice is prepared */
     uint8_t *frame;             /* WRITE payload */
     size_t frame_len;
     VeloReq req;
@@ -256,11 +258,12 @@ static int64_t coroutine_fn velo_co_drain_finish(BDRVVeloState *s,
 }
 
 /*
- * Read back records [@a, @b) of @d (one read when they lie back to back in
- * the ring), store the extents of theirs that are still journal resident
- * in the cache file (a record leaves the journal only once the cache file
- * has it; consecutive extents in one write), and build their WRITE frames
- * in a worker.  The record buffers are freed once the frames are built.
+ * Read back records [@a, @b) of @d (one read for each run of them that lie
+ * back to back in the ring), checking their CRCs; store the extents of
+ * theirs that are still journal resident in the cache file (a record
+ * leaves the journal only once the cache file has it; consecutive extents
+ * in one write); and build their WRITE frames in a worker.  The record
+ * buffers are freed once the frames are built.
  */
 static int coroutine_fn velo_co_drain_prepare(BDRVVeloState *s,
                                               VeloDrainRec *d, unsigned a,
@@ -272,39 +275,27 @@ static int coroutine_fn velo_co_drain_prepare(BDRVVeloState *s,
                          .compress = compress };
     g_autofree VeloJEnt **ents = g_new(VeloJEnt *, b - a);
     g_autofree uint8_t **recs = g_new(uint8_t *, b - a);
-    uint64_t span = 0;
-    uint8_t *buf = NULL;
-    bool bulk;
-    unsigned i;
+    g_autoptr(GPtrArray) bufs = g_ptr_array_new_with_free_func(qemu_vfree);
+    unsigned i, k, m;
     int ret = 0;
 
-    /* Back to back in the ring (no wrap between them): one read. */
-    for (i = a; i < b; i++) {
-        if (i > a && d[i].e->off != d[i - 1].e->off + d[i - 1].e->size) {
-            break;
+    for (i = a; i < b && ret == 0; i = k) {
+        uint64_t span = d[i].e->size;
+        uint8_t *buf;
+
+        for (k = i + 1; k < b &&
+             d[k].e->off == d[k - 1].e->off + d[k - 1].e->size; k++) {
+            span += d[k].e->size;
         }
-        span += d[i].e->size;
-    }
-    bulk = i == b;
-    if (bulk) {
         buf = qemu_blockalign(j->child->bs, span);
-        ret = bdrv_co_pread(j->child, d[a].e->off, span, buf, 0);
-        for (i = a, span = 0; i < b; span += d[i].e->size, i++) {
-            d[i].rec = buf + span;
+        g_ptr_array_add(bufs, buf);
+        ret = bdrv_co_pread(j->child, d[i].e->off, span, buf, 0);
+        for (m = i, span = 0; m < k; span += d[m].e->size, m++) {
+            d[m].rec = buf + span;
+            if (ret == 0 && !velo_journal_rec_ok(s, d[m].e, d[m].rec)) {
+                ret = -EILSEQ;
+            }
         }
-    } else {
-        for (i = a; i < b && ret == 0; i++) {
-            d[i].rec = qemu_blockalign(j->child->bs, d[i].e->size);
-            ret = bdrv_co_pread(j->child, d[i].e->off, d[i].e->size,
-                                d[i].rec, 0);
-        }
-    }
-    for (i = a; i < b && ret == 0; i++) {
-        if (!velo_journal_rec_ok(s, d[i].e, d[i].rec)) {
-            ret = -EILSEQ;
-        }
-        ents[i - a] = d[i].e;
-        recs[i - a] = d[i].rec;
     }
     if (ret == -EILSEQ) {
         error_setg(errp, "journal records %" PRIu64 "..%" PRIu64 " read back "
@@ -316,6 +307,10 @@ static int coroutine_fn velo_co_drain_prepare(BDRVVeloState *s,
                          PRIu64 "..%" PRIu64 " from node '%s'", d[a].e->seq,
                          d[b - 1].e->seq, bdrv_get_node_name(j->child->bs));
         goto out;
+    }
+    for (i = a; i < b; i++) {
+        ents[i - a] = d[i].e;
+        recs[i - a] = d[i].rec;
     }
     ret = velo_co_jres_materialize(s, ents, recs, b - a);
     if (ret < 0) {
@@ -329,12 +324,8 @@ static int coroutine_fn velo_co_drain_prepare(BDRVVeloState *s,
                           velo_drain_encode_worker, &job);
 out:
     for (i = a; i < b; i++) {
-        if (!bulk) {
-            qemu_vfree(d[i].rec);
-        }
         d[i].rec = NULL;
     }
-    qemu_vfree(buf);
     return ret;
 }
 
@@ -487,7 +478,6 @@ static void coroutine_fn velo_drain_pass(void *opaque)
 
 out:
     for (i = 0; i < n; i++) {
-        qemu_vfree(d[i].rec);
         g_free(d[i].frame);
     }
     if (ret < 0) {
@@ -522,19 +512,53 @@ out:
     bdrv_dec_in_flight(s->bs);
 }
 
+/*
+ * When the next pass may start (0: now).  The drain gives way to guest
+ * writes: while the guest keeps writing, the drain's reading, storing and
+ * compressing would compete with it for the CPU and the disk, so it holds
+ * back until the guest pauses (VELO_DRAIN_QUIET_NS), the oldest record has
+ * waited drain-lag-ms, or the journal is half full.  velo-drain (urgent)
+ * and writers waiting for room hold nothing back.
+ */
+static int64_t velo_drain_due_ns(BDRVVeloState *s, int64_t now)
+{
+    VeloJournal *j = s->jrn;
+    VeloJEnt *head = g_queue_peek_head(&j->ents);
+    int64_t quiet = j->last_write_ns + VELO_DRAIN_QUIET_NS;
+    int64_t lagged = head->time_ns + s->drain_lag_ns;
+
+    if (j->urgent || !s->drain_lag_ns || now >= quiet || now >= lagged ||
+        !qemu_co_queue_empty(&j->space_wait) ||
+        velo_jring_used(&j->ring) >= (j->ring.end - VELO_JRING_START) / 2) {
+        return 0;
+    }
+    return MIN(quiet, lagged);
+}
+
 static void velo_drain_bh(void *opaque)
 {
     BDRVVeloState *s = opaque;
     VeloJournal *j = s->jrn;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), due;
 
     velo_resync_kick(s);
+    if (g_queue_is_empty(&j->ents)) {
+        j->urgent = false;      /* velo-drain got what it asked for */
+        j->holding = false;
+    }
     if (!velo_drain_enabled(s) || j->passes >= 2 || j->fenced ||
         (j->passes && j->send_from == 0) ||    /* after a failure: let it end */
         g_queue_is_empty(&j->ents) || !s->connected ||
         (j->passes && ((VeloJEnt *)j->ents.tail->data)->seq < j->send_from) ||
         (s->drained && qemu_co_queue_empty(&j->space_wait)) ||
-        s->closing ||
-        qemu_clock_get_ns(QEMU_CLOCK_REALTIME) < j->retry_ns) {
+        s->closing || now < j->retry_ns) {
+        return;
+    }
+    due = velo_drain_due_ns(s, now);
+    j->holding = due != 0;
+    if (due) {
+        timer_mod(j->lag_timer, due);
+        trace_velo_drain_hold(s, due - now);
         return;
     }
     if (!j->passes) {
@@ -543,6 +567,11 @@ static void velo_drain_bh(void *opaque)
     j->passes++;
     bdrv_inc_in_flight(s->bs);
     aio_co_enter(s->ctx, qemu_coroutine_create(velo_drain_pass, s));
+}
+
+static void velo_drain_lag_timer_cb(void *opaque)
+{
+    velo_drain_kick(opaque);
 }
 
 void velo_drain_kick(BDRVVeloState *s)
@@ -556,6 +585,8 @@ void velo_drain_attach(BDRVVeloState *s, AioContext *ctx)
 {
     if (s->jrn && !s->jrn->bh) {
         s->jrn->bh = aio_bh_new(ctx, velo_drain_bh, s);
+        s->jrn->lag_timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_NS,
+                                          velo_drain_lag_timer_cb, s);
         velo_drain_kick(s);
     }
 }
@@ -565,5 +596,7 @@ void velo_drain_detach(BDRVVeloState *s)
     if (s->jrn && s->jrn->bh) {
         qemu_bh_delete(s->jrn->bh);
         s->jrn->bh = NULL;
+        timer_free(s->jrn->lag_timer);
+        s->jrn->lag_timer = NULL;
     }
 }

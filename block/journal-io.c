@@ -340,30 +340,108 @@ int coroutine_fn velo_co_journal_wait_room(BDRVVeloState *s, uint16_t type,
     return velo_co_journal_wait_fit(s, velo_jrec_size(velo_jrec_data_len(&r)));
 }
 
-int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
-                                        uint64_t offset, uint32_t length,
-                                        QEMUIOVector *qiov, size_t qoff,
-                                        bool nowait, VeloJEnt **entp)
+/*
+ * Append record @r (its data CRC set): @wq is its whole ring image, @hdr
+ * the start of it, where the header is encoded.  See velo_co_journal_append.
+ */
+static int coroutine_fn velo_co_journal_append_iov(BDRVVeloState *s,
+                                                   VeloJRec *r, uint8_t *hdr,
+                                                   QEMUIOVector *wq,
+                                                   bool nowait,
+                                                   VeloJEnt **entp)
 {
     VeloJournal *j = s->jrn;
-    VeloJRec r = {
-        .type = type, .offset = offset, .length = length,
-        .time_ns = velo_now_ns(),
-    };
-    uint32_t dlen = velo_jrec_data_len(&r);
-    uint64_t size = velo_jrec_size(dlen), off, old_tail;
-    static const uint8_t pad[VELO_JREC_ALIGN];
-    QEMUIOVector wq;
+    uint64_t size = wq->size, off, old_tail;
     VeloJEnt *e;
-    uint8_t *buf;
     bool wrap;
     int ret;
 
     if (j->failed) {
         return -EIO;
     }
+    /* Throttle: no room until the drain frees some. */
+    if (!velo_journal_fits(j, size)) {
+        /* With @nowait the caller holds extents busy: it must not wait. */
+        ret = nowait ? -EAGAIN : velo_co_journal_wait_fit(s, size);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    /* It fits: nothing yielded since the check. */
+    old_tail = j->ring.tail;
+    off = velo_jring_reserve(&j->ring, size, &wrap);
+    assert(off);
+
+    /* The sequence follows the ring: both are taken without a yield. */
+    r->epoch = j->sb.epoch;
+    r->seq = j->reserved_seq++;
+    velo_jrec_encode(hdr, r);
+    e = g_new(VeloJEnt, 1);
+    *e = (VeloJEnt) {
+        .seq = r->seq, .off = off, .size = size, .time_ns = r->time_ns,
+        .type = r->type, .offset = r->offset, .length = r->length,
+    };
+    g_queue_push_tail(&j->pending, e);
+
+    if (wrap) {
+        uint8_t *w = qemu_blockalign(j->child->bs, VELO_JREC_ALIGN);
+        VeloJRec wr = {
+            .type = VELO_JREC_WRAP, .epoch = r->epoch, .seq = r->seq,
+            .time_ns = r->time_ns,
+        };
+        memset(w, 0, VELO_JREC_ALIGN);
+        velo_jrec_encode(w, &wr);
+        ret = bdrv_co_pwrite(j->child, old_tail, VELO_JREC_ALIGN, w, 0);
+        qemu_vfree(w);
+        if (ret < 0) {
+            goto fail;
+        }
+    }
+    ret = bdrv_co_pwritev(j->child, off, size, wq, 0);
+    if (ret < 0) {
+        goto fail;
+    }
+    j->bytes_appended += r->length;
+    trace_velo_journal_append(s, r->seq, r->offset, r->length, off);
+    e->written = true;
+    velo_journal_settle(s);
+    if (entp) {
+        *entp = e;
+    }
+    return 0;
+
+fail:
+    /*
+     * The ring no longer tells where the next record goes: stop here.  The
+     * record stays pending, so no later one is ever counted as journaled.
+     */
+    j->failed = true;
+    qemu_co_queue_restart_all(&j->space_wait);
+    qemu_co_queue_restart_all(&j->append_wait);
+    error_report("velo: cannot write journal node '%s': %s; guest writes "
+                 "fail from now on", bdrv_get_node_name(j->child->bs),
+                 strerror(-ret));
+    return ret;
+}
+
+int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
+                                        uint64_t offset, uint32_t length,
+                                        QEMUIOVector *qiov, size_t qoff,
+                                        bool nowait, VeloJEnt **entp)
+{
+    VeloJRec r = {
+        .type = type, .offset = offset, .length = length,
+        .time_ns = velo_now_ns(),
+    };
+    uint32_t dlen = velo_jrec_data_len(&r);
+    uint64_t size = velo_jrec_size(dlen);
+    static const uint8_t pad[VELO_JREC_ALIGN];
+    QEMUIOVector wq;
+    uint8_t *buf;
+    int ret;
+
     /* Header, the guest's data where it is, zeros up to the alignment. */
-    buf = qemu_blockalign(j->child->bs, VELO_JREC_HDR_SIZE);
+    buf = qemu_blockalign(s->jrn->child->bs, VELO_JREC_HDR_SIZE);
     qemu_iovec_init(&wq, (qiov ? qiov->niov : 0) + 2);
     qemu_iovec_add(&wq, buf, VELO_JREC_HDR_SIZE);
     if (dlen) {
@@ -377,76 +455,34 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
     if (size > VELO_JREC_HDR_SIZE + dlen) {
         qemu_iovec_add(&wq, (void *)pad, size - VELO_JREC_HDR_SIZE - dlen);
     }
-
-    /* Throttle: no room until the drain frees some. */
-    if (!velo_journal_fits(j, size)) {
-        /* With @nowait the caller holds extents busy: it must not wait. */
-        ret = nowait ? -EAGAIN : velo_co_journal_wait_fit(s, size);
-        if (ret < 0) {
-            qemu_iovec_destroy(&wq);
-            qemu_vfree(buf);
-            return ret;
-        }
-    }
-    /* It fits: nothing yielded since the check. */
-    old_tail = j->ring.tail;
-    off = velo_jring_reserve(&j->ring, size, &wrap);
-    assert(off);
-
-    /* The sequence follows the ring: both are taken without a yield. */
-    r.epoch = j->sb.epoch;
-    r.seq = j->reserved_seq++;
-    velo_jrec_encode(buf, &r);
-    e = g_new(VeloJEnt, 1);
-    *e = (VeloJEnt) {
-        .seq = r.seq, .off = off, .size = size, .time_ns = r.time_ns,
-        .type = r.type, .offset = r.offset, .length = r.length,
-    };
-    g_queue_push_tail(&j->pending, e);
-
-    if (wrap) {
-        uint8_t *w = qemu_blockalign(j->child->bs, VELO_JREC_ALIGN);
-        VeloJRec wr = {
-            .type = VELO_JREC_WRAP, .epoch = r.epoch, .seq = r.seq,
-            .time_ns = r.time_ns,
-        };
-        memset(w, 0, VELO_JREC_ALIGN);
-        velo_jrec_encode(w, &wr);
-        ret = bdrv_co_pwrite(j->child, old_tail, VELO_JREC_ALIGN, w, 0);
-        qemu_vfree(w);
-        if (ret < 0) {
-            goto fail;
-        }
-    }
-    ret = bdrv_co_pwritev(j->child, off, size, &wq, 0);
-    if (ret < 0) {
-        goto fail;
-    }
+    ret = velo_co_journal_append_iov(s, &r, buf, &wq, nowait, entp);
     qemu_iovec_destroy(&wq);
     qemu_vfree(buf);
-    j->bytes_appended += length;
-    trace_velo_journal_append(s, r.seq, offset, length, off);
-    e->written = true;
-    velo_journal_settle(s);
-    if (entp) {
-        *entp = e;
-    }
-    return 0;
-
-fail:
-    /*
-     * The ring no longer tells where the next record goes: stop here.  The
-     * record stays pending, so no later one is ever counted as journaled.
-     */
-    qemu_iovec_destroy(&wq);
-    qemu_vfree(buf);
-    j->failed = true;
-    qemu_co_queue_restart_all(&j->space_wait);
-    qemu_co_queue_restart_all(&j->append_wait);
-    error_report("velo: cannot write journal node '%s': %s; guest writes "
-                 "fail from now on", bdrv_get_node_name(j->child->bs),
-                 strerror(-ret));
     return ret;
+}
+
+uint8_t *velo_journal_rec_new(BDRVVeloState *s, uint32_t length)
+{
+    return qemu_try_blockalign(s->jrn->child->bs, velo_jrec_size(length));
+}
+
+int coroutine_fn velo_co_journal_append_rec(BDRVVeloState *s,
+                                            uint64_t offset, uint32_t length,
+                                            uint8_t *rec, uint32_t data_crc,
+                                            bool nowait, VeloJEnt **entp)
+{
+    VeloJRec r = {
+        .type = VELO_JREC_WRITE, .offset = offset, .length = length,
+        .time_ns = velo_now_ns(), .data_crc = data_crc,
+    };
+    uint64_t size = velo_jrec_size(length);
+    QEMUIOVector wq;
+
+    memset(rec + VELO_JREC_HDR_SIZE + length, 0,
+           size - VELO_JREC_HDR_SIZE - length);
+    /* One buffer: an O_DIRECT journal writes it without a bounce. */
+    qemu_iovec_init_buf(&wq, rec, size);
+    return velo_co_journal_append_iov(s, &r, rec, &wq, nowait, entp);
 }
 
 int coroutine_fn velo_co_journal_wait_journaled(BDRVVeloState *s, uint64_t seq)

@@ -1,8 +1,8 @@
 /*
- * Velo object store options: objstore.* (the store), rpo-local (journal
- * segments, jseg.c) and cache-size (the cold-extent tier, tier.c), parsed
- * when the node opens; and the store, opened once the disk's identity is
- * known.
+ * Velo write-back and object store options: objstore.* (the store),
+ * rpo-local (journal segments, jseg.c), drain-lag-ms (drain.c) and
+ * cache-size (the cold-extent tier, tier.c), parsed when the node opens;
+ * and the store, opened once the disk's identity is known.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -15,6 +15,7 @@
 #include "objstore.h"
 
 #define VELO_DEFAULT_RPO_LOCAL  30
+#define VELO_DEFAULT_DRAIN_LAG_MS 1000    /* drain.c */
 
 static QemuOptsList velo_jseg_opts = {
     .name = "velo-objstore",
@@ -42,6 +43,9 @@ static QemuOptsList velo_jseg_opts = {
           .help = "Most clean bytes in the cache; colder ones are evicted" },
         { .name = "rpo-local", .type = QEMU_OPT_NUMBER,
           .help = "Seconds a write may exist on this host only" },
+        { .name = "drain-lag-ms", .type = QEMU_OPT_NUMBER,
+          .help = "Most ms the drain holds writes back while the guest "
+                  "writes" },
         { /* end of list */ }
     },
 };
@@ -63,6 +67,12 @@ int velo_jseg_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
         goto out;
     }
     s->jseg.rpo_local = n;
+    n = qemu_opt_get_number(opts, "drain-lag-ms", VELO_DEFAULT_DRAIN_LAG_MS);
+    if (n > 60000) {
+        error_setg(errp, "velo: drain-lag-ms must be from 0 to 60000 ms");
+        goto out;
+    }
+    s->drain_lag_ns = n * SCALE_MS;
     s->tier.limit = qemu_opt_get_size(opts, "cache-size", 0);
     if (s->tier.limit && s->tier.limit < 16 * 1024 * 1024) {
         error_setg(errp, "velo: cache-size must be 0 (no limit) or at least "

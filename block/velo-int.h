@@ -118,6 +118,11 @@ typedef struct VeloJournal {
 
     /* Drain. */
     QEMUBH *bh;                 /* starts a drain pass when there is work */
+    QEMUTimer *lag_timer;       /* kicks bh when a held-back pass is due */
+    int64_t last_write_ns;      /* when a guest write last started or
+                                   ended (wall clock) */
+    bool urgent;                /* velo-drain asked: hold nothing back */
+    bool holding;               /* the last check held a pass back */
     unsigned passes;            /* drain passes running (at most 2) */
     uint64_t pass_tickets;      /* handed out to passes, in start order */
     uint64_t send_turn;         /* the pass whose turn it is to send */
@@ -298,6 +303,7 @@ typedef struct BDRVVeloState {
 
     /* Write-back journal (journal-io.c, drain.c), or NULL. */
     VeloJournal *jrn;
+    int64_t drain_lag_ns;       /* drain-lag-ms option */
     VeloJSegState jseg;         /* the object store and journal segments */
     VeloTierState tier;
 
@@ -429,6 +435,10 @@ int coroutine_fn velo_cache_flush(BDRVVeloState *s);
 
 /* CRC-32C of the bytes of @qiov (as in index entries and journal records). */
 uint32_t velo_qiov_crc(QEMUIOVector *qiov);
+
+/* Copy @n bytes of @qiov from @qoff to @dst; returns their CRC-32C. */
+uint32_t velo_qiov_crc_copy(QEMUIOVector *qiov, size_t qoff, uint8_t *dst,
+                            size_t n);
 
 /* --- cache-rec.c: record mode (compressed and/or encrypted at rest) ------ */
 
@@ -576,6 +586,24 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
                                         uint64_t offset, uint32_t length,
                                         QEMUIOVector *qiov, size_t qoff,
                                         bool nowait, VeloJEnt **entp);
+
+/*
+ * A buffer for a WRITE record of @length data bytes, laid out as in the
+ * ring: the data goes at VELO_JREC_HDR_SIZE.  NULL if out of memory.
+ */
+uint8_t *velo_journal_rec_new(BDRVVeloState *s, uint32_t length);
+
+/*
+ * As velo_co_journal_append, for a WRITE record whose data the caller put
+ * in @rec (from velo_journal_rec_new), with CRC-32C @data_crc: the header
+ * and padding are filled in and the buffer is written as it is, in one
+ * piece, so an O_DIRECT journal needs no bounce buffer.  The caller frees
+ * @rec.
+ */
+int coroutine_fn velo_co_journal_append_rec(BDRVVeloState *s,
+                                            uint64_t offset, uint32_t length,
+                                            uint8_t *rec, uint32_t data_crc,
+                                            bool nowait, VeloJEnt **entp);
 
 /*
  * Wait (throttled) until a record of @type and @length would fit in the

@@ -345,24 +345,24 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
     unsigned shift = s->map->extent_shift;
     uint64_t first = offset >> shift, cnt = ((n - 1) >> shift) + 1, i;
     g_autofree VeloBusy **busy = g_new(VeloBusy *, cnt);
-    uint8_t *data = qemu_try_blockalign(s->jrn->child->bs, n);
-    QEMUIOVector dq;
+    uint8_t *rec = velo_journal_rec_new(s, n);
+    uint32_t crc;
     VeloJEnt *e;
     int ret;
 
-    if (!data) {
+    if (!rec) {
         return -ENOMEM;
     }
     /*
-     * A copy: the record's checksum must match what reaches the journal,
-     * and a guest may change a buffer while its write is in flight.
+     * A copy, laid out as the record: its checksum must match what reaches
+     * the journal, and a guest may change a buffer while its write is in
+     * flight.
      */
-    qemu_iovec_to_buf(qiov, qoff, data, n);
-    qemu_iovec_init_buf(&dq, data, n);
+    crc = velo_qiov_crc_copy(qiov, qoff, rec + VELO_JREC_HDR_SIZE, n);
     for (;;) {
         velo_co_busy_take(s, first, cnt, busy);
-        ret = velo_co_journal_append(s, VELO_JREC_WRITE, offset, n, &dq, 0,
-                                     true, &e);
+        ret = velo_co_journal_append_rec(s, offset, n, rec, crc, true,
+                                         &e);
         if (ret != -EAGAIN) {
             break;
         }
@@ -373,11 +373,11 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
         velo_busy_release(s, busy, cnt, 0);
         ret = velo_co_journal_wait_room(s, VELO_JREC_WRITE, n);
         if (ret < 0) {
-            qemu_vfree(data);
+            qemu_vfree(rec);
             return ret;
         }
     }
-    qemu_vfree(data);
+    qemu_vfree(rec);
     /*
      * Only a journaled record may take the extents over: dropping the older
      * records' claims lets cache_seq pass them, and if a crash then ended
@@ -602,6 +602,7 @@ static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
         return ret;
     }
 
+    s->jrn->last_write_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     qemu_co_rwlock_rdlock(&s->write_lock);
     for (pos = 0; pos < bytes && ret == 0; pos += VELO_JREC_MAX_DATA) {
         ret = velo_co_wb_record(s, offset + pos,
@@ -616,6 +617,7 @@ static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
         }
     }
     qemu_co_rwlock_unlock(&s->write_lock);
+    s->jrn->last_write_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     return ret;
 }
 

@@ -149,6 +149,8 @@ VeloJournalInfo *velo_journal_info(BDRVVeloState *s)
         info->state = VELO_DRAIN_STATE_IDLE;
     } else if (!s->connected || j->last_error) {
         info->state = VELO_DRAIN_STATE_WAITING;
+    } else if (j->holding && !j->passes) {
+        info->state = VELO_DRAIN_STATE_HOLDING;
     } else {
         info->state = VELO_DRAIN_STATE_DRAINING;
     }

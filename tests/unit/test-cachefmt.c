@@ -120,12 +120,26 @@ static void test_crc_lengths(void)
         seed = seed * 1103515245 + 12345;
         buf[i] = seed >> 16;
     }
+    g_autofree uint8_t *dst = g_malloc((1 << 20) + 32);
+
     for (k = 0; k < G_N_ELEMENTS(lens); k++) {
         for (i = 0; i < 3; i++) {       /* unaligned starts too */
             g_assert_cmphex(velo_cache_crc(buf + i, lens[k]), ==,
                             crc32c_ref(buf + i, lens[k]));
+            /* The copying CRC: same CRC, an exact copy, nothing beyond. */
+            memset(dst, 0xa5, (1 << 20) + 32);
+            g_assert_cmphex(velo_cache_crc_copy(0, dst + 1 + i, buf + i,
+                                                lens[k]), ==,
+                            crc32c_ref(buf + i, lens[k]));
+            g_assert_cmpmem(dst + 1 + i, lens[k], buf + i, lens[k]);
+            g_assert_cmpuint(dst[i], ==, 0xa5);
+            g_assert_cmpuint(dst[1 + i + lens[k]], ==, 0xa5);
         }
     }
+    /* Continued from an earlier CRC, like velo_cache_crc_update. */
+    g_assert_cmphex(velo_cache_crc_copy(velo_cache_crc(buf, 5000), dst,
+                                        buf + 5000, 60536), ==,
+                    crc32c_ref(buf, 65536));
     /* Piecewise, with a split inside a stretch. */
     g_assert_cmphex(velo_cache_crc_update(velo_cache_crc(buf, 5000),
                                           buf + 5000, 60536), ==,
