@@ -41,6 +41,7 @@ import time
 from benchutil import MiB, GiB, parse_rate
 
 DISK = 4 * GiB                  # the on-prem disk (blank qcow2)
+LOCAL_STEADY = 512 * MiB        # the preallocated local qcow2 (steady state)
 WB_RUNS = 5                     # qemu-img bench runs per configuration (median)
 BENCH_COUNT = 4096              # x 64 KiB = 256 MiB per qemu-img bench run
 POOL_CHUNKS = 512               # distinct 64 KiB chunks of guest data
@@ -228,17 +229,46 @@ class WriteBack:
                 return float(line.split()[3])
         raise RuntimeError(f'qemu-img bench failed: {p.stdout[-1000:]}')
 
-    def velo_once(self, sock, args, journal_size):
-        cache, journal = self.fresh('bench.velo'), self.fresh('bench-journal.raw')
-        self.create('raw', journal, journal_size)
+    def journal(self, size):
+        """
+        The journal for a run of @size bytes: a ring is created once and
+        written over and over, so it is preallocated (as the user guide
+        says) and reused, with its superblock zeroed so that velo formats
+        it anew.  A fresh sparse file would measure the filesystem's first
+        allocation of each block instead (see the sparse row).
+        """
+        path = self.p(f'journal-{size}.raw')
+        if not os.path.exists(path):
+            subprocess.run([self.img, 'create', '-q', '-f', 'raw', '-o', 'preallocation=full',
+                            path, str(size)], check=True)
+        with open(path, 'r+b') as f:
+            f.write(bytes(8192))        # VELO_JRING_START: both superblock slots
+            os.fsync(f.fileno())
+        return path
+
+    def velo_once(self, sock, args, journal_size, sparse=False):
+        cache = self.fresh('bench.velo')
+        if sparse:
+            journal = self.fresh('bench-journal.raw')
+            self.create('raw', journal, journal_size)
+        else:
+            journal = self.journal(journal_size)
         try:
             return self.img_bench(self.velo_json(sock, cache, journal), args)
         finally:
-            for x in (cache, cache + '.profile', journal):
+            for x in (cache, cache + '.profile') + ((journal,) if sparse else ()):
                 if os.path.exists(x):
                     os.unlink(x)
 
-    def local_once(self, args):
+    def local_once(self, args, steady=False):
+        """A local qcow2: fresh (its first writes allocate clusters) or, for
+        @steady, one preallocated image reused by every run (overwrites)."""
+        if steady:
+            img = self.p('local-steady.qcow2')
+            if not os.path.exists(img):
+                subprocess.run([self.img, 'create', '-q', '-f', 'qcow2', '-o',
+                                'preallocation=full', img, str(LOCAL_STEADY)], check=True)
+            return self.img_bench(img, args, 'qcow2')
         img = self.fresh('bench-local.qcow2')
         self.create('qcow2', img, DISK)
         try:
@@ -254,21 +284,30 @@ class WriteBack:
         jsize = 2 * size * count            # the whole run fits, twice over
         for cache in ('writeback', 'none'):
             for depth in (1, 16):
-                key = f'64k-qd{depth}-{cache}'
                 args = ['-t', cache, '-d', str(depth), '-s', str(size), '-c', str(count),
                         '-o', str(R_BENCH64)]
                 up0 = self.link_up()
-                velo, local = [], []
-                for _ in range(WB_RUNS):      # interleaved: a busy spell hits both
-                    velo.append(self.velo_once(self.link.sock, args, jsize))
-                    local.append(self.local_once(args))
-                mv, ml = statistics.median(velo), statistics.median(local)
-                T[key] = {'bytes': size * count, 'velo-s': velo, 'local-s': local,
-                          'velo-mibs': size * count / mv / MiB,
-                          'local-mibs': size * count / ml / MiB, 'ratio': ml / mv,
-                          'link-up-during': self.link_up() - up0}
-                self.log(f'  {key}: velo {T[key]["velo-mibs"]:.0f} MiB/s, local qcow2 '
-                         f'{T[key]["local-mibs"]:.0f} MiB/s: {T[key]["ratio"]:.2f}x')
+                # Steady state: velo's journal preallocated (a ring is
+                # written over and over), the qcow2 preallocated too.  First
+                # use: a sparse journal file against a fresh qcow2, where
+                # every write allocates.  All four interleaved.
+                runs = {k: [] for k in ('velo', 'local', 'velo-first', 'local-first')}
+                for _ in range(WB_RUNS):      # interleaved: a busy spell hits all
+                    runs['velo'].append(self.velo_once(self.link.sock, args, jsize))
+                    runs['local'].append(self.local_once(args, steady=True))
+                    runs['velo-first'].append(self.velo_once(self.link.sock, args, jsize,
+                                                             sparse=True))
+                    runs['local-first'].append(self.local_once(args))
+                m = {k: statistics.median(v) for k, v in runs.items()}
+                for key, v, lo in ((f'64k-qd{depth}-{cache}', 'velo', 'local'),
+                                   (f'64k-qd{depth}-{cache}-first', 'velo-first',
+                                    'local-first')):
+                    T[key] = {'bytes': size * count, 'velo-s': runs[v], 'local-s': runs[lo],
+                              'velo-mibs': size * count / m[v] / MiB,
+                              'local-mibs': size * count / m[lo] / MiB, 'ratio': m[lo] / m[v],
+                              'link-up-during': self.link_up() - up0}
+                    self.log(f'  {key}: velo {T[key]["velo-mibs"]:.0f} MiB/s, local qcow2 '
+                             f'{T[key]["local-mibs"]:.0f} MiB/s: {T[key]["ratio"]:.2f}x')
         # The same with and without the link in front of the export,
         # interleaved: the link must not matter while the journal has room.
         args = ['-t', 'writeback', '-d', '1', '-s', str(size), '-c', str(count),
