@@ -93,7 +93,7 @@ static inline uint32_t crc32c_hw_body(uint32_t c, const uint8_t *p,
         size_t i;
 
         for (i = 0; i < CRC32C_BLOCK; i += 8) {
-            uint64_t va, vb, vc;
+            uint64_t va, vb, vc;   /* each read once, see below */
             memcpy(&va, p + i, 8);
             memcpy(&vb, p + CRC32C_BLOCK + i, 8);
             memcpy(&vc, p + 2 * CRC32C_BLOCK + i, 8);
@@ -125,10 +125,12 @@ static inline uint32_t crc32c_hw_body(uint32_t c, const uint8_t *p,
     }
     c = (uint32_t)c64;
     while (len--) {
+        uint8_t b = *p++;       /* read once: the source may be changing */
+
         if (d) {
-            *d++ = *p;
+            *d++ = b;
         }
-        c = __builtin_ia32_crc32qi(c, *p++);
+        c = __builtin_ia32_crc32qi(c, b);
     }
     return c;
 }

@@ -40,7 +40,9 @@ VeloJournalInfo *qmp_velo_drain(const char *node_name, Error **errp)
                    s->jrn->last_error ? s->jrn->last_error : "fenced");
     } else {
         s->jrn->retry_ns = 0;
-        s->jrn->urgent = true;  /* the drain holds nothing back now */
+        /* The drain holds nothing back until what is written now is out. */
+        s->jrn->urgent = true;
+        s->jrn->urgent_seq = s->jrn->next_seq - 1;
         velo_drain_kick(s);
         info = velo_journal_info(s);
     }

@@ -517,17 +517,21 @@ out:
  * writes: while the guest keeps writing, the drain's reading, storing and
  * compressing would compete with it for the CPU and the disk, so it holds
  * back until the guest pauses (VELO_DRAIN_QUIET_NS), the oldest record has
- * waited drain-lag-ms, or the journal is half full.  velo-drain (urgent)
- * and writers waiting for room hold nothing back.
+ * waited drain-lag-ms, or the journal is half full.  velo-drain (urgent,
+ * until the writes made before it are drained) and writers waiting for
+ * room hold nothing back.
  */
 static int64_t velo_drain_due_ns(BDRVVeloState *s, int64_t now)
 {
     VeloJournal *j = s->jrn;
     VeloJEnt *head = g_queue_peek_head(&j->ents);
     int64_t quiet = j->last_write_ns + VELO_DRAIN_QUIET_NS;
-    int64_t lagged = head->time_ns + s->drain_lag_ns;
+    /* Record times are wall clock; a negative age (skew) counts as due. */
+    int64_t waited = velo_jrec_now_ns() - (int64_t)head->time_ns;
+    int64_t lagged = now + (s->drain_lag_ns - waited);
 
-    if (j->urgent || !s->drain_lag_ns || now >= quiet || now >= lagged ||
+    if (j->urgent || !s->drain_lag_ns || now >= quiet || waited < 0 ||
+        waited >= s->drain_lag_ns ||
         !qemu_co_queue_empty(&j->space_wait) ||
         velo_jring_used(&j->ring) >= (j->ring.end - VELO_JRING_START) / 2) {
         return 0;
@@ -542,9 +546,9 @@ static void velo_drain_bh(void *opaque)
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME), due;
 
     velo_resync_kick(s);
-    if (g_queue_is_empty(&j->ents)) {
+    j->holding = false;
+    if (j->urgent && j->sb.head_seq > j->urgent_seq) {
         j->urgent = false;      /* velo-drain got what it asked for */
-        j->holding = false;
     }
     if (!velo_drain_enabled(s) || j->passes >= 2 || j->fenced ||
         (j->passes && j->send_from == 0) ||    /* after a failure: let it end */

@@ -31,9 +31,9 @@
 #include "velo-int.h"
 #include "trace.h"
 
-static int64_t velo_now_ns(void)
+int64_t velo_jrec_now_ns(void)
 {
-    return qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    return qemu_clock_get_ns(QEMU_CLOCK_HOST);
 }
 
 /* Write the superblock from j->sb (next generation, the other slot). */
@@ -322,13 +322,14 @@ static int coroutine_fn velo_co_journal_wait_fit(BDRVVeloState *s,
     if (velo_journal_fits(j, size) || j->failed) {
         return j->failed ? -EIO : 0;
     }
-    t0 = velo_now_ns();
+    t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     j->throttled++;
     trace_velo_journal_throttle(s, velo_jring_used(&j->ring), size);
+    velo_drain_kick(s);         /* a held-back drain must not wait now */
     while (!velo_journal_fits(j, size) && !j->failed) {
         qemu_co_queue_wait(&j->space_wait, NULL);
     }
-    j->throttle_ns += velo_now_ns() - t0;
+    j->throttle_ns += qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - t0;
     return j->failed ? -EIO : 0;
 }
 
@@ -431,7 +432,7 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
 {
     VeloJRec r = {
         .type = type, .offset = offset, .length = length,
-        .time_ns = velo_now_ns(),
+        .time_ns = velo_jrec_now_ns(),
     };
     uint32_t dlen = velo_jrec_data_len(&r);
     uint64_t size = velo_jrec_size(dlen);
@@ -473,7 +474,7 @@ int coroutine_fn velo_co_journal_append_rec(BDRVVeloState *s,
 {
     VeloJRec r = {
         .type = VELO_JREC_WRITE, .offset = offset, .length = length,
-        .time_ns = velo_now_ns(), .data_crc = data_crc,
+        .time_ns = velo_jrec_now_ns(), .data_crc = data_crc,
     };
     uint64_t size = velo_jrec_size(length);
     QEMUIOVector wq;

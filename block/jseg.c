@@ -222,7 +222,7 @@ static VeloJEnt *velo_jseg_oldest(BDRVVeloState *s, uint64_t *pending)
 
 void velo_jseg_tick(BDRVVeloState *s)
 {
-    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    int64_t now = velo_jrec_now_ns();
     uint64_t pending;
     VeloJEnt *oldest;
 
@@ -248,7 +248,7 @@ void velo_jseg_tick(BDRVVeloState *s)
 
 uint64_t velo_jseg_local_only_ms(BDRVVeloState *s)
 {
-    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    int64_t now = velo_jrec_now_ns();
     uint64_t pending;
     VeloJEnt *oldest;
 

@@ -122,6 +122,7 @@ typedef struct VeloJournal {
     int64_t last_write_ns;      /* when a guest write last started or
                                    ended (wall clock) */
     bool urgent;                /* velo-drain asked: hold nothing back */
+    uint64_t urgent_seq;        /* ... until the head passes this record */
     bool holding;               /* the last check held a pass back */
     unsigned passes;            /* drain passes running (at most 2) */
     uint64_t pass_tickets;      /* handed out to passes, in start order */
@@ -696,6 +697,13 @@ void velo_jseg_tick(BDRVVeloState *s);
 
 /* Age of the oldest write that exists on this host only, in ms. */
 uint64_t velo_jseg_local_only_ms(BDRVVeloState *s);
+
+/*
+ * Now, in the clock of journal record timestamps (VeloJEnt.time_ns): the
+ * wall clock, since records outlive the process and may be recovered on
+ * another host.  Ages may come out negative (clock steps, skew).
+ */
+int64_t velo_jrec_now_ns(void);
 
 /*
  * List the disk's segments (to delete them once drained); with @apply (a

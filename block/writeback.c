@@ -108,7 +108,7 @@ VeloJournalInfo *velo_journal_info(BDRVVeloState *s)
     VeloJournal *j = s->jrn;
     VeloJournalInfo *info = g_new0(VeloJournalInfo, 1);
     VeloJEnt *oldest = g_queue_peek_head(&j->ents);
-    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    int64_t now = velo_jrec_now_ns();
 
     info->node_name = g_strdup(bdrv_get_node_name(j->child->bs));
     info->limit = j->ring.end - VELO_JRING_START;
