@@ -120,7 +120,7 @@ typedef struct VeloJournal {
     QEMUBH *bh;                 /* starts a drain pass when there is work */
     QEMUTimer *lag_timer;       /* kicks bh when a held-back pass is due */
     int64_t last_write_ns;      /* when a guest write last started or
-                                   ended (wall clock) */
+                                   ended (QEMU_CLOCK_REALTIME) */
     bool urgent;                /* velo-drain asked: hold nothing back */
     uint64_t urgent_seq;        /* ... until the head passes this record */
     bool holding;               /* the last check held a pass back */
@@ -634,6 +634,13 @@ void velo_journal_cache_done(VeloJournal *j, uint64_t seq);
 /* Whether record @seq is in the cache file (or overwritten there). */
 bool velo_journal_in_cache(VeloJournal *j, uint64_t seq);
 
+/*
+ * Now, in the clock of journal record timestamps (VeloJEnt.time_ns): the
+ * wall clock, since records outlive the process and may be recovered on
+ * another host.  Ages may come out negative (clock steps, skew).
+ */
+int64_t velo_jrec_now_ns(void);
+
 /* Check record @e as read into @buf (header and data, e->size bytes). */
 bool velo_journal_rec_ok(BDRVVeloState *s, const VeloJEnt *e,
                          const uint8_t *buf);
@@ -697,13 +704,6 @@ void velo_jseg_tick(BDRVVeloState *s);
 
 /* Age of the oldest write that exists on this host only, in ms. */
 uint64_t velo_jseg_local_only_ms(BDRVVeloState *s);
-
-/*
- * Now, in the clock of journal record timestamps (VeloJEnt.time_ns): the
- * wall clock, since records outlive the process and may be recovered on
- * another host.  Ages may come out negative (clock steps, skew).
- */
-int64_t velo_jrec_now_ns(void);
 
 /*
  * List the disk's segments (to delete them once drained); with @apply (a

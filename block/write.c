@@ -13,9 +13,9 @@
  * crash stops at the first hole), so the cache file never holds a write
  * the journal lacks; the journal keeps a record until cache_done_seq
  * (advanced by finished jobs, in sequence order) and a flush of the cache
- * file cover it, and replays the rest after a crash.  Overlapping writes take their extents busy in
- * ascending order before their records get sequence numbers, so the
- * journal's order and the cache file's agree.
+ * file cover it, and replays the rest after a crash.  Overlapping writes
+ * take their extents busy in ascending order before their records get
+ * sequence numbers, so the journal's order and the cache file's agree.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

@@ -235,7 +235,7 @@ class WriteBack:
         written over and over, so it is preallocated (as the user guide
         says) and reused, with its superblock zeroed so that velo formats
         it anew.  A fresh sparse file would measure the filesystem's first
-        allocation of each block instead (see the sparse row).
+        allocation of each block instead (the "first use" pair).
         """
         path = self.p(f'journal-{size}.raw')
         if not os.path.exists(path):
