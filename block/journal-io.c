@@ -462,9 +462,57 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
     return ret;
 }
 
+/*
+ * Record buffers are reused, the one freed longest ago first.  A buffer
+ * just written with O_DIRECT was read by the device a moment ago; storing
+ * the next record's data into it at once was several times slower than
+ * into one that rested (and the allocator hands back the newest free chunk
+ * first).  Bounded: at most this many bytes wait for reuse.
+ */
+#define VELO_JREC_POOL_BYTES    (4u << 20)
+
+typedef struct VeloJRecBuf {
+    uint8_t *buf;
+    uint64_t size;
+} VeloJRecBuf;
+
 uint8_t *velo_journal_rec_new(BDRVVeloState *s, uint32_t length)
 {
-    return qemu_try_blockalign(s->jrn->child->bs, velo_jrec_size(length));
+    VeloJournal *j = s->jrn;
+    uint64_t size = velo_jrec_size(length);
+    VeloJRecBuf *p = g_queue_peek_head(&j->rec_pool);
+    uint8_t *buf;
+
+    if (p && p->size == size) {
+        g_queue_pop_head(&j->rec_pool);
+        j->rec_pool_bytes -= size;
+        buf = p->buf;
+        g_free(p);
+        return buf;
+    }
+    return qemu_try_blockalign(j->child->bs, size);
+}
+
+void velo_journal_rec_free(BDRVVeloState *s, uint8_t *rec, uint32_t length)
+{
+    VeloJournal *j = s->jrn;
+    uint64_t size = velo_jrec_size(length);
+    VeloJRecBuf *p;
+
+    if (size > VELO_JREC_POOL_BYTES / 4) {
+        qemu_vfree(rec);
+        return;
+    }
+    p = g_new(VeloJRecBuf, 1);
+    *p = (VeloJRecBuf) { .buf = rec, .size = size };
+    g_queue_push_tail(&j->rec_pool, p);
+    j->rec_pool_bytes += size;
+    while (j->rec_pool_bytes > VELO_JREC_POOL_BYTES) {
+        p = g_queue_pop_head(&j->rec_pool);
+        j->rec_pool_bytes -= p->size;
+        qemu_vfree(p->buf);
+        g_free(p);
+    }
 }
 
 int coroutine_fn velo_co_journal_append_rec(BDRVVeloState *s,
@@ -629,6 +677,7 @@ int coroutine_fn velo_co_journal_replay(BDRVVeloState *s, bool writable,
 void velo_journal_free(BDRVVeloState *s)
 {
     VeloJournal *j = s->jrn;
+    VeloJRecBuf *p;
     VeloJEnt *e;
 
     if (!j) {
@@ -639,6 +688,10 @@ void velo_journal_free(BDRVVeloState *s)
     }
     while ((e = g_queue_pop_head(&j->pending))) {
         g_free(e);
+    }
+    while ((p = g_queue_pop_head(&j->rec_pool))) {
+        qemu_vfree(p->buf);
+        g_free(p);
     }
     if (j->cache_ahead) {
         g_hash_table_destroy(j->cache_ahead);

@@ -115,6 +115,9 @@ typedef struct VeloJournal {
     CoQueue space_wait;         /* appenders waiting for room (throttled) */
     bool failed;                /* an append failed: no more writes */
     bool formatted;             /* the node was empty: a new journal */
+    GQueue rec_pool;            /* VeloJRecBuf *, freed record buffers,
+                                   oldest first (main loop only) */
+    uint64_t rec_pool_bytes;    /* their sizes, at most VELO_JREC_POOL_BYTES */
 
     /* Drain. */
     QEMUBH *bh;                 /* starts a drain pass when there is work */
@@ -591,8 +594,15 @@ int coroutine_fn velo_co_journal_append(BDRVVeloState *s, uint16_t type,
 /*
  * A buffer for a WRITE record of @length data bytes, laid out as in the
  * ring: the data goes at VELO_JREC_HDR_SIZE.  NULL if out of memory.
+ * Give it back with velo_journal_rec_free.
  */
 uint8_t *velo_journal_rec_new(BDRVVeloState *s, uint32_t length);
+
+/*
+ * Give back @rec, from velo_journal_rec_new(@s, @length).  It is kept for
+ * reuse, oldest first: see VELO_JREC_POOL_BYTES.
+ */
+void velo_journal_rec_free(BDRVVeloState *s, uint8_t *rec, uint32_t length);
 
 /*
  * As velo_co_journal_append, for a WRITE record whose data the caller put

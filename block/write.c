@@ -373,11 +373,11 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
         velo_busy_release(s, busy, cnt, 0);
         ret = velo_co_journal_wait_room(s, VELO_JREC_WRITE, n);
         if (ret < 0) {
-            qemu_vfree(rec);
+            velo_journal_rec_free(s, rec, n);
             return ret;
         }
     }
-    qemu_vfree(rec);
+    velo_journal_rec_free(s, rec, n);
     /*
      * Only a journaled record may take the extents over: dropping the older
      * records' claims lets cache_seq pass them, and if a crash then ended

@@ -53,6 +53,7 @@ int velo_journal_open_child(BlockDriverState *bs, QDict *options,
     qemu_co_queue_init(&s->jrn->turn_wait);
     g_queue_init(&s->jrn->ents);
     g_queue_init(&s->jrn->pending);
+    g_queue_init(&s->jrn->rec_pool);
     s->jrn->cache_ahead = g_hash_table_new_full(g_int64_hash, g_int64_equal,
                                                 g_free, NULL);
     return 0;
