@@ -8,7 +8,7 @@
  *                |                                   |  MAP/READ  |
  *                | ERROR + close                     +-> request coroutines
  *                v                                   v   (<= 64, reply under
- *     free <------------------------------------ close     send_lock)
+ *     free <------------------------------------ close     send_busy)
  *
  * The reader runs the handshake in the main loop, because until HELLO names
  * an export there is no AioContext to run in; it then takes a reference on
@@ -111,15 +111,19 @@ static int coroutine_fn velo_co_skip(VeloClient *c, size_t len)
 }
 
 /*
- * Send one frame: @iov[0] is its encoded header.  Frames never interleave.
- * On failure the connection is closed.  @iov is consumed.
+ * Send one frame: @iov[0] is its encoded header.  Frames never interleave;
+ * a @background frame (the reply to a BACKGROUND READ) waits until no other
+ * frame does.  On failure the connection is closed.  @iov is consumed.
  */
 static int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
-                                      unsigned niov)
+                                      unsigned niov, bool background)
 {
     int ret = 0;
 
-    qemu_co_mutex_lock(&c->send_lock);
+    while (c->send_busy || (background && !qemu_co_queue_empty(&c->send_fg))) {
+        qemu_co_queue_wait(background ? &c->send_bg : &c->send_fg, NULL);
+    }
+    c->send_busy = true;
     while (niov > 0 && ret == 0) {
         ssize_t n;
 
@@ -138,7 +142,10 @@ static int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
             iov_discard_front(&iov, &niov, n);
         }
     }
-    qemu_co_mutex_unlock(&c->send_lock);
+    c->send_busy = false;
+    if (!qemu_co_queue_next(&c->send_fg)) {
+        qemu_co_queue_next(&c->send_bg);
+    }
     if (ret < 0) {
         velo_client_close(c);
     }
@@ -158,7 +165,7 @@ int coroutine_fn velo_co_send(VeloClient *c, uint16_t type, uint64_t handle,
     };
 
     velo_hdr_encode(hdr, &h);
-    return velo_co_sendv(c, iov, len ? 2 : 1);
+    return velo_co_sendv(c, iov, len ? 2 : 1, false);
 }
 
 int coroutine_fn G_GNUC_PRINTF(4, 5)
@@ -316,7 +323,7 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
     }
     assert(h.length <= VELO_EXP_MAX_PAYLOAD && niov <= 2 * nmax + 1);
     velo_hdr_encode(hb, &h);
-    velo_co_sendv(c, iov, niov);
+    velo_co_sendv(c, iov, niov, req->r.flags & VELO_READ_BACKGROUND);
     qemu_vfree(data);
 }
 
@@ -377,6 +384,11 @@ static void coroutine_fn velo_co_start_request(VeloClient *c, VeloHdr *h,
                                  VELO_EXP_MAX_PAYLOAD, &wide, &why2);
         velo_co_error(c, h->handle, range ? VELO_E_RANGE : VELO_E_INVAL,
                       "%s", why);
+        return;
+    }
+    if ((r.flags & VELO_READ_BACKGROUND) && !(c->features & VELO_F_PRIO)) {
+        velo_co_error(c, h->handle, VELO_E_INVAL,
+                      "READ flag BACKGROUND without feature PRIO");
         return;
     }
     trace_velo_export_request(c, velo_msg_name(h->type), h->handle,
@@ -751,7 +763,8 @@ void velo_client_new(VeloListener *l, QIOChannelSocket *sioc)
     qio_channel_set_name(c->ioc, "velo-export-client");
     qio_channel_set_blocking(c->ioc, false, NULL);
     qio_channel_set_delay(c->ioc, false);
-    qemu_co_mutex_init(&c->send_lock);
+    qemu_co_queue_init(&c->send_fg);
+    qemu_co_queue_init(&c->send_bg);
 
     l->nconns++;
     QLIST_INSERT_HEAD(&l->pending, c, next);

@@ -29,7 +29,8 @@
 /* What a client gets in HELLO_REPLY. */
 #define VELO_EXP_MAX_PAYLOAD    ((4u << 20) + 4096)
 #define VELO_EXP_MAX_INFLIGHT   2048
-#define VELO_EXP_FEATURES       (VELO_F_ZSTD | VELO_F_HASH | VELO_F_WRITE)
+#define VELO_EXP_FEATURES       (VELO_F_ZSTD | VELO_F_HASH | VELO_F_WRITE | \
+                                 VELO_F_PRIO)
 #define VELO_EXP_DEFAULT_ZLEVEL 3
 
 /* Server-side limits. */
@@ -125,8 +126,13 @@ struct VeloClient {
     VeloPark parked;
     unsigned nb_requests;               /* request coroutines alive */
     uint64_t inflight_bytes;            /* their reply buffer charge */
-    /* Protects sending frames on ioc: a frame goes out whole. */
-    CoMutex send_lock;
+    /*
+     * Sending frames on ioc, one whole frame at a time: the sender owns
+     * send_busy; the others wait, replies to BACKGROUND READs in send_bg,
+     * the rest in send_fg, which goes first.
+     */
+    bool send_busy;
+    CoQueue send_fg, send_bg;
     QLIST_ENTRY(VeloClient) next;       /* listener->pending, exp->clients */
 };
 

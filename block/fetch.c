@@ -181,6 +181,40 @@ void coroutine_fn velo_busy_finish(BDRVVeloState *s, VeloBusy *b)
 /* --- fetching ------------------------------------------------------------ */
 
 /*
+ * The link, as the replies see it (after BBR): a READ that took @ns saw
+ * @bytes of replies arrive meanwhile, its own included.  While the link is
+ * busy that is its rate; the estimate is the largest sample, decaying by
+ * 1/1024 a sample so that it follows a link that slows down.  The shortest
+ * fetch is the round trip.
+ */
+static void velo_link_sample(BDRVVeloState *s, uint64_t bytes, int64_t ns)
+{
+    uint64_t bps;
+
+    if (ns <= 0) {
+        return;
+    }
+    bps = muldiv64(bytes, NANOSECONDS_PER_SECOND, ns);
+    s->link_bps = MAX(bps, s->link_bps - s->link_bps / 1024);
+    if (!s->link_rtt_ns || ns < s->link_rtt_ns) {
+        s->link_rtt_ns = ns;
+    }
+    trace_velo_link_sample(s, bytes, ns, s->link_bps, s->link_rtt_ns);
+}
+
+uint64_t velo_spec_window(BDRVVeloState *s)
+{
+    uint64_t bdp;
+
+    if (s->stats.fetch_count < 8) {
+        return velo_wire_window(s, VELO_RA_INFLIGHT);   /* not known yet */
+    }
+    bdp = muldiv64(s->link_bps, s->link_rtt_ns, NANOSECONDS_PER_SECOND);
+    return MIN(MAX(velo_wire_window(s, 4 * bdp), VELO_SPEC_MIN),
+               VELO_SPEC_MAX);
+}
+
+/*
  * Decode READ_REPLY @payload (@plen bytes, the READ sent at @start) for
  * [off, off+len) into @buf.  Returns 0, -errno, or the (positive) number of
  * REF chunks that could not be resolved.
@@ -190,6 +224,7 @@ static int coroutine_fn velo_co_decode_read(BDRVVeloState *s, uint64_t off,
                                             uint32_t flags,
                                             const uint8_t *payload,
                                             uint32_t plen, int64_t start,
+                                            uint64_t delivered,
                                             Error **errp)
 {
     int64_t ns;
@@ -262,6 +297,7 @@ bad:
     }
     ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start;
     s->stats.bytes_fetched += plen;
+    velo_link_sample(s, s->stats.bytes_fetched - delivered, ns);
     s->stats.fetch_ns_total += ns;
     s->stats.fetch_ns_max = MAX(s->stats.fetch_ns_max, (uint64_t)ns);
     s->stats.fetch_count++;
@@ -285,6 +321,7 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
     uint8_t req[16];
     uint32_t plen;
     int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    uint64_t delivered = s->stats.bytes_fetched;
     int ret;
 
     velo_read_req_encode(req, &r);
@@ -298,21 +335,27 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
     s->buf_bytes += plen;
     ram_shrink(s, 0);
     ret = velo_co_decode_read(s, off, len, buf, flags, payload, plen, start,
-                              errp);
+                              delivered, errp);
     s->buf_bytes -= plen;
     return ret;
 }
 
-/* Fetch [off, off+len) from the server into @buf. */
+/*
+ * Fetch [off, off+len) from the server into @buf; a @background fetch (a
+ * guess) lets the server send every other reply first.
+ */
 int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
-                                            uint64_t len, uint8_t *buf,
-                                            Error **errp)
+                                     uint64_t len, uint8_t *buf,
+                                     bool background, Error **errp)
 {
-    int ret = velo_co_fetch_once(s, off, len, buf, 0, errp);
+    uint32_t flags = background && (s->features & VELO_F_PRIO) ?
+                     VELO_READ_BACKGROUND : 0;
+    int ret = velo_co_fetch_once(s, off, len, buf, flags, errp);
 
     if (ret > 0) {
         /* Our store lacks what the server thought it had: no REFs, please. */
-        ret = velo_co_fetch_once(s, off, len, buf, VELO_READ_NO_REF, errp);
+        ret = velo_co_fetch_once(s, off, len, buf, flags | VELO_READ_NO_REF,
+                                 errp);
     }
     return ret;
 }
@@ -341,7 +384,8 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
         b->ret = velo_co_tier_get(s, first, n, b->buf);
     }
     if (b->ret < 0) {
-        b->ret = velo_co_fetch_range(s, off, end - off, b->buf, &err);
+        b->ret = velo_co_fetch_range(s, off, end - off, b->buf,
+                                     b->readahead || b->profile, &err);
     }
     if (b->readahead) {
         s->ra_inflight -= b->n * s->extent_size;
@@ -395,6 +439,16 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
     bdrv_dec_in_flight(s->bs);
 }
 
+uint64_t velo_wire_window(BDRVVeloState *s, uint64_t raw_window)
+{
+    uint64_t wire = s->stats.bytes_fetched, raw = s->stats.bytes_fetched_raw;
+
+    if (wire < (1 << 20) || raw <= wire) {
+        return raw_window;
+    }
+    return MIN(4 * raw_window, raw_window * raw / wire);
+}
+
 static bool needs_fetch(BDRVVeloState *s, uint64_t idx)
 {
     VeloExtState st = velo_extmap_get(s->map, idx);
@@ -427,7 +481,7 @@ uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
         VeloFetchCo *fc;
         bool tier = velo_tier_has(s, idx);
 
-        if (readahead && s->ra_inflight >= VELO_RA_INFLIGHT) {
+        if (readahead && s->ra_inflight >= velo_spec_window(s)) {
             break;
         }
         /* A run comes all from the object store tier, or all from the WAN. */
@@ -625,9 +679,12 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
          * while a boot profile is replayed: it knows what comes next, and
          * guesses would only take link time from it.
          */
-        velo_start_fetches(s, last + 1,
-                           MAX(1, MIN(VELO_NEIGHBOUR, s->readahead_max) /
-                                  s->extent_size), VELO_FETCH_READAHEAD);
+        uint64_t nb = MAX(1, MIN(velo_spec_window(s) / 2,
+                                 s->readahead_max) / s->extent_size);
+        uint64_t back = MIN(first, nb / 2);
+
+        velo_start_fetches(s, last + 1, nb, VELO_FETCH_READAHEAD);
+        velo_start_fetches(s, first - back, back, VELO_FETCH_READAHEAD);
     }
     velo_readahead(s, offset, bytes);
 

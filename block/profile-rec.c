@@ -333,22 +333,13 @@ static void coroutine_fn velo_profile_save_entry(void *opaque)
 
 /* --- replay ------------------------------------------------------------- */
 
-/* Issue replay fetches until the window is full or the profile is done. */
-/*
- * The window counts bytes on the wire: compressed extents (ZSTD chunks, or
- * REFs) cost less of the link than they hold, so scale the raw window by
- * the compression seen so far (up to 4x).
- */
+/* The window counts bytes on the wire (velo_wire_window). */
 static uint64_t velo_profile_window(BDRVVeloState *s)
 {
-    uint64_t wire = s->stats.bytes_fetched, raw = s->stats.bytes_fetched_raw;
-
-    if (wire < (1 << 20) || raw <= wire) {
-        return s->prof->window;
-    }
-    return MIN(4 * s->prof->window, s->prof->window * raw / wire);
+    return velo_wire_window(s, s->prof->window);
 }
 
+/* Issue replay fetches until the window is full or the profile is done. */
 static void velo_profile_pump(BDRVVeloState *s)
 {
     VeloProfileState *p = s->prof;

@@ -75,7 +75,9 @@ typedef enum VeloStatus {
 #define VELO_STORE_ID_SIZE      16
 #define VELO_HASH_SIZE          32      /* SHA-256, in REF chunks */
 #define VELO_F_WRITE            (UINT64_C(1) << 2)
-#define VELO_F_KNOWN            (VELO_F_ZSTD | VELO_F_HASH | VELO_F_WRITE)
+#define VELO_F_PRIO             (UINT64_C(1) << 3)
+#define VELO_F_KNOWN            (VELO_F_ZSTD | VELO_F_HASH | VELO_F_WRITE | \
+                                 VELO_F_PRIO)
 
 /* Export flags. */
 #define VELO_EXPORT_READ_ONLY   (UINT64_C(1) << 0)
@@ -131,7 +133,9 @@ typedef struct VeloRange {
 
 /* READ flags. */
 #define VELO_READ_NO_REF        1u      /* send payloads, never REF chunks */
-#define VELO_READ_KNOWN_FLAGS   VELO_READ_NO_REF
+#define VELO_READ_BACKGROUND    2u      /* a guess: after every other reply
+                                           (feature PRIO) */
+#define VELO_READ_KNOWN_FLAGS   (VELO_READ_NO_REF | VELO_READ_BACKGROUND)
 
 /* WRITE request prefix (then chunks covering [offset, offset + length)). */
 #define VELO_WRITE_HDR_SIZE     32

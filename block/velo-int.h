@@ -31,8 +31,10 @@
 #define VELO_HANDSHAKE_NS       (10 * NANOSECONDS_PER_SECOND)
 #define VELO_FETCH_BATCH        (1u << 20)      /* bytes per READ, at most */
 #define VELO_RA_BATCH           (256u << 10)    /* bytes per readahead READ */
-#define VELO_RA_INFLIGHT        (1u << 20)      /* readahead bytes in flight */
-#define VELO_NEIGHBOUR          (512u << 10)    /* prefetched after a miss */
+#define VELO_RA_INFLIGHT        (1u << 20)      /* readahead bytes in flight
+                                                   until the link is known */
+#define VELO_SPEC_MIN           (256u << 10)    /* ... then (velo_spec_window) */
+#define VELO_SPEC_MAX           (8u << 20)
 
 typedef struct VeloConnectAttempt VeloConnectAttempt;
 typedef struct VeloProfileState VeloProfileState;   /* profile-int.h */
@@ -285,6 +287,9 @@ typedef struct BDRVVeloState {
     uint64_t ra_end;            /* readahead issued up to here */
     uint64_t seq_bytes;         /* bytes read in the current sequential run */
     uint64_t ra_inflight;       /* readahead bytes being fetched */
+    uint64_t link_bps;          /* delivery rate seen (bytes/s), a slowly
+                                   decaying maximum: the link's rate */
+    int64_t link_rtt_ns;        /* shortest fetch seen: the round trip */
     uint64_t fetches_started;
     uint32_t demand_fetches;    /* demand fetches in flight */
 
@@ -469,6 +474,22 @@ int coroutine_fn velo_cache_rec_read(BDRVVeloState *s, uint64_t idx,
 void velo_fetch_init(BDRVVeloState *s);
 
 /*
+ * @raw_window, a budget of bytes in flight sized for the link, counted on
+ * the wire instead: compressed extents (ZSTD chunks, or REFs) cost less of
+ * the link than they hold, so it grows by the compression seen so far, up
+ * to 4x.
+ */
+uint64_t velo_wire_window(BDRVVeloState *s, uint64_t raw_window);
+
+/*
+ * How many raw bytes of speculative fetches (readahead and neighbour
+ * prefetch) may be in flight: about twice the link's bandwidth-delay
+ * product on the wire, as measured on the replies, so that a demand fetch
+ * waits behind at most about two round trips of guesses.
+ */
+uint64_t velo_spec_window(BDRVVeloState *s);
+
+/*
  * Start background fetches (@kind READAHEAD or PROFILE) or demand fetches of
  * the missing extents among [@first, @first + @n).  Returns the extent
  * index up to which the range was dealt with (READAHEAD stops at its
@@ -499,9 +520,14 @@ void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data);
 void velo_ram_update(BDRVVeloState *s, uint64_t idx, const uint8_t *data);
 void velo_ram_forget(BDRVVeloState *s, uint64_t idx);
 
-/* Fetch [@off, @off + @len) from the object store tier or the server. */
+/*
+ * Fetch [@off, @off + @len) from the server.  A @background fetch (readahead,
+ * profile replay) is sent with READ flag BACKGROUND when the server accepted
+ * feature PRIO, so its reply goes after the others.
+ */
 int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
-                                     uint64_t len, uint8_t *buf, Error **errp);
+                                     uint64_t len, uint8_t *buf,
+                                     bool background, Error **errp);
 
 /* map.c: load the allocation map from the server (all UNKNOWN extents). */
 int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp);

@@ -288,7 +288,7 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
         goto out;
     }
     s->want_features = (qemu_opt_get_bool(opts, "compress", true) ?
-                        VELO_F_ZSTD : 0) | VELO_F_WRITE;
+                        VELO_F_ZSTD : 0) | VELO_F_WRITE | VELO_F_PRIO;
     str = qemu_opt_get(opts, "dedup-store");
     if (str) {
         const char *why;

@@ -590,10 +590,11 @@ class Bench:
 
 def main(argv):
     ap = argparse.ArgumentParser(prog='bench/run.sh', description=__doc__.split('\n\n')[0])
-    ap.add_argument('--rate', default='100m', help='link rate(s), comma-separated: 100m, 20m (default 100m)')
+    ap.add_argument('--rate', default=None, help='link rate(s), comma-separated: 100m, 20m (default 100m)')
     ap.add_argument('--rtt-ms', type=int, default=50, help='round-trip time (default 50)')
     ap.add_argument('--quick', action='store_true',
-                    help='smoke check: only the recorded boot trace at 100m (local, velo, stock COR)')
+                    help='smoke check: only the recorded boot trace (local, velo, stock COR), '
+                         'at 100m unless --rate says otherwise')
     ap.add_argument('--traces', default='boot-pvscsi,synthetic-3000',
                     help='comma-separated names in bench/traces/ or paths')
     ap.add_argument('--trace-limit', type=int, default=0, help='replay only the first N reads')
@@ -647,8 +648,8 @@ def main(argv):
         sys.stdout.write(rep(res) + (f"Run took {res['duration-s'] / 60:.1f} min.\n"
                                         if 'duration-s' in res else ''))
         return 0
+    a.rate = a.rate or '100m'
     if a.quick:
-        a.rate = '100m'
         a.traces = a.traces.split(',')[0]
     a.rates = [r.strip() for r in a.rate.split(',') if r.strip()]
     for r in a.rates:

@@ -190,11 +190,15 @@ static void test_read_req(void)
     g_assert_false(velo_read_req_decode(buf, 16, 65536 + 2000, 65536, 1 << 20, &out, &why));
     g_assert_false(velo_read_req_decode(buf, 15, disk, 65536, 1 << 20, &out, &why));
 
-    /* Flags: NO_REF travels; unknown bits are refused. */
+    /* Flags: NO_REF and BACKGROUND travel; unknown bits are refused. */
     r.offset = 0; r.length = 65536; r.flags = VELO_READ_NO_REF;
     velo_read_req_encode(buf, &r);
     g_assert_true(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
     g_assert_cmpuint(out.flags, ==, VELO_READ_NO_REF);
+    r.flags = VELO_READ_NO_REF | VELO_READ_BACKGROUND;
+    velo_read_req_encode(buf, &r);
+    g_assert_true(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
+    g_assert_cmpuint(out.flags, ==, VELO_READ_NO_REF | VELO_READ_BACKGROUND);
     r.flags = 0x80;
     velo_read_req_encode(buf, &r);
     g_assert_false(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
