@@ -29,6 +29,7 @@
 #include "qemu/main-loop.h"
 #include "qemu/error-report.h"
 #include "qemu/sockets.h"
+#include "bytes.h"
 #include "velo-int.h"
 #include "trace.h"
 
@@ -663,9 +664,27 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
                                  uint8_t **payload, uint32_t *len,
                                  Error **errp)
 {
+    return velo_co_request_handle(s, type, reqbuf, req_len, payload, len,
+                                  NULL, errp);
+}
+
+void coroutine_fn velo_co_promote(BDRVVeloState *s, uint64_t handle)
+{
+    if (handle && s->connected && (s->features & VELO_F_PRIO)) {
+        trace_velo_request(s, "PROMOTE", handle);
+        velo_co_send(s, VELO_MSG_PROMOTE, handle, NULL, 0, NULL, NULL);
+    }
+}
+
+int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
+                                        const uint8_t *reqbuf, size_t req_len,
+                                        uint8_t **payload, uint32_t *len,
+                                        uint64_t *handlep, Error **errp)
+{
     VeloReq req = { .type = type, .co = qemu_coroutine_self() };
     QIOChannel *used = NULL;
     int64_t first_reset_ns = 0;
+    uint8_t rb[16];
     int ret;
 
     for (;;) {
@@ -688,7 +707,17 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
         }
         s->inflight++;
         g_hash_table_insert(s->reqs, &req.handle, &req);
+        if (handlep) {
+            *handlep = req.handle;
+        }
         trace_velo_request(s, velo_msg_name(type), req.handle);
+        if (type == VELO_MSG_READ && req_len == sizeof(rb) &&
+            !(s->features & VELO_F_PRIO)) {
+            /* A reconnect may have found a server without PRIO. */
+            memcpy(rb, reqbuf, sizeof(rb));
+            velo_put32(rb + 12, velo_get32(rb + 12) & ~VELO_READ_BACKGROUND);
+            reqbuf = rb;
+        }
         ret = velo_co_send(s, type, req.handle, reqbuf, req_len, &used,
                            &local_err);
         if (ret < 0 && !req.done && used) {

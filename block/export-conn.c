@@ -48,6 +48,8 @@ typedef struct VeloReq {
     uint64_t handle;
     VeloRange r;
     uint64_t charge;                    /* counted in c->inflight_bytes */
+    bool background;                    /* a BACKGROUND READ, not promoted:
+                                           in c->bg_reqs */
 } VeloReq;
 
 /* --- socket I/O ------------------------------------------------------ */
@@ -112,16 +114,19 @@ static int coroutine_fn velo_co_skip(VeloClient *c, size_t len)
 
 /*
  * Send one frame: @iov[0] is its encoded header.  Frames never interleave;
- * a @background frame (the reply to a BACKGROUND READ) waits until no other
- * frame does.  On failure the connection is closed.  @iov is consumed.
+ * while *@background (the reply to a BACKGROUND READ, until a PROMOTE) it
+ * waits until no other frame does.  On failure the connection is closed.
+ * @iov is consumed.
  */
 static int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
-                                      unsigned niov, bool background)
+                                      unsigned niov, const bool *background)
 {
     int ret = 0;
 
-    while (c->send_busy || (background && !qemu_co_queue_empty(&c->send_fg))) {
-        qemu_co_queue_wait(background ? &c->send_bg : &c->send_fg, NULL);
+    while (c->send_busy || (background && *background &&
+                            !qemu_co_queue_empty(&c->send_fg))) {
+        qemu_co_queue_wait(background && *background ? &c->send_bg :
+                           &c->send_fg, NULL);
     }
     c->send_busy = true;
     while (niov > 0 && ret == 0) {
@@ -165,7 +170,7 @@ int coroutine_fn velo_co_send(VeloClient *c, uint16_t type, uint64_t handle,
     };
 
     velo_hdr_encode(hdr, &h);
-    return velo_co_sendv(c, iov, len ? 2 : 1, false);
+    return velo_co_sendv(c, iov, len ? 2 : 1, NULL);
 }
 
 int coroutine_fn G_GNUC_PRINTF(4, 5)
@@ -323,7 +328,7 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
     }
     assert(h.length <= VELO_EXP_MAX_PAYLOAD && niov <= 2 * nmax + 1);
     velo_hdr_encode(hb, &h);
-    velo_co_sendv(c, iov, niov, req->r.flags & VELO_READ_BACKGROUND);
+    velo_co_sendv(c, iov, niov, &req->background);
     qemu_vfree(data);
 }
 
@@ -356,6 +361,10 @@ static void coroutine_fn velo_req_co(void *opaque)
         velo_co_map(c, req);
     } else {
         velo_co_read_extents(c, req);
+    }
+    if (req->background &&
+        g_hash_table_lookup(c->bg_reqs, &req->handle) == req) {
+        g_hash_table_remove(c->bg_reqs, &req->handle);
     }
     velo_client_req_done(c, req->charge);
 }
@@ -406,9 +415,40 @@ static void coroutine_fn velo_co_start_request(VeloClient *c, VeloHdr *h,
     *req = (VeloReq) {
         .c = c, .type = h->type, .handle = h->handle, .r = r,
         .charge = h->type == VELO_MSG_READ ? r.length : VELO_EXP_MAX_PAYLOAD,
+        .background = r.flags & VELO_READ_BACKGROUND,
     };
+    if (req->background) {
+        g_hash_table_insert(c->bg_reqs, &req->handle, req);
+    }
     velo_client_req_start(c, req->charge);
     aio_co_enter(exp->common.ctx, qemu_coroutine_create(velo_req_co, req));
+}
+
+/*
+ * PROMOTE (header only, the handle of a READ): the client waits for that
+ * BACKGROUND READ after all, so its reply goes with the others from now on.
+ * A READ already answered, or never BACKGROUND, is ignored.  Returns why
+ * the connection must close, or NULL.
+ */
+static const char *coroutine_fn velo_promote(VeloClient *c, VeloHdr *h)
+{
+    VeloReq *req;
+
+    if (h->length || !(c->features & VELO_F_PRIO)) {
+        velo_co_error(c, h->handle, VELO_E_PROTO, h->length ?
+                      "PROMOTE carries a payload" :
+                      "PROMOTE without feature PRIO");
+        return "bad PROMOTE";
+    }
+    trace_velo_export_request(c, "PROMOTE", h->handle, 0, 0);
+    req = g_hash_table_lookup(c->bg_reqs, &h->handle);
+    if (req) {
+        g_hash_table_remove(c->bg_reqs, &h->handle);
+        req->background = false;
+        /* If it waits to send, it now waits with the others. */
+        qemu_co_queue_restart_all(&c->send_bg);
+    }
+    return NULL;
 }
 
 /* --- the connection --------------------------------------------------- */
@@ -646,6 +686,12 @@ static const char *coroutine_fn velo_co_serve(VeloClient *c)
             }
             velo_co_send(c, VELO_MSG_PONG, h.handle, VELO_OK, NULL, 0);
             break;
+        case VELO_MSG_PROMOTE:
+            why = velo_promote(c, &h);
+            if (why) {
+                return why;
+            }
+            break;
         case VELO_MSG_WRITE:
         case VELO_MSG_FLUSH:
             why = velo_co_serve_write(c, &h);
@@ -745,10 +791,32 @@ static void coroutine_fn velo_client_co(void *opaque)
         object_unref(OBJECT(c->ioc));
     }
     object_unref(OBJECT(c->sioc));
+    g_hash_table_destroy(c->bg_reqs);
     g_free(c);
 
     l->nconns--;
     velo_listener_update(l);
+}
+
+/*
+ * Keep TCP's queue of unsent replies short (TCP_NOTSENT_LOWAT; the bytes
+ * in flight, the congestion window, are left alone): what sits there can
+ * no longer be reordered, and TCP's autotuned send buffer can hold seconds
+ * of a slow link, so a demand reply (feature PRIO) would wait behind it.
+ * Best effort: a kernel without it just queues more.  UNIX sockets (local
+ * and the emulated WAN) keep their buffers: shrinking them made no
+ * difference there.
+ */
+static void velo_client_short_queue(QIOChannelSocket *sioc)
+{
+#ifdef TCP_NOTSENT_LOWAT
+    int v = VELO_EXP_UNSENT_MAX;
+
+    if (sioc->localAddr.ss_family == AF_INET ||
+        sioc->localAddr.ss_family == AF_INET6) {
+        setsockopt(sioc->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
+    }
+#endif
 }
 
 void velo_client_new(VeloListener *l, QIOChannelSocket *sioc)
@@ -763,8 +831,10 @@ void velo_client_new(VeloListener *l, QIOChannelSocket *sioc)
     qio_channel_set_name(c->ioc, "velo-export-client");
     qio_channel_set_blocking(c->ioc, false, NULL);
     qio_channel_set_delay(c->ioc, false);
+    velo_client_short_queue(sioc);
     qemu_co_queue_init(&c->send_fg);
     qemu_co_queue_init(&c->send_bg);
+    c->bg_reqs = g_hash_table_new(g_int64_hash, g_int64_equal);
 
     l->nconns++;
     QLIST_INSERT_HEAD(&l->pending, c, next);

@@ -36,6 +36,7 @@
 /* Server-side limits. */
 #define VELO_EXP_HELLO_TIMEOUT_S    10
 #define VELO_EXP_BUF_BUDGET         (64 * MiB)  /* reply buffers per client */
+#define VELO_EXP_UNSENT_MAX         (128 * KiB) /* unsent in TCP, per client */
 #define VELO_EXP_BUSY_SLACK         16  /* extra connections told BUSY */
 #define VELO_EXP_MAP_MAX_CALLS      65536       /* block-status calls per MAP */
 
@@ -133,6 +134,8 @@ struct VeloClient {
      */
     bool send_busy;
     CoQueue send_fg, send_bg;
+    GHashTable *bg_reqs;                /* handle -> BACKGROUND READ not
+                                           promoted yet (export-conn.c) */
     QLIST_ENTRY(VeloClient) next;       /* listener->pending, exp->clients */
 };
 

@@ -181,25 +181,28 @@ void coroutine_fn velo_busy_finish(BDRVVeloState *s, VeloBusy *b)
 /* --- fetching ------------------------------------------------------------ */
 
 /*
- * The link, as the replies see it (after BBR): a READ that took @ns saw
- * @bytes of replies arrive meanwhile, its own included.  While the link is
+ * The link, as the replies see it (after BBR): between the last reply that
+ * arrived before a READ was sent and the READ's own reply, @bytes of
+ * replies arrived in @interval ns (its own included).  While the link is
  * busy that is its rate; the estimate is the largest sample, decaying by
  * 1/1024 a sample so that it follows a link that slows down.  The shortest
- * fetch is the round trip.
+ * fetch (@rtt ns from send to reply) is the round trip.
  */
-static void velo_link_sample(BDRVVeloState *s, uint64_t bytes, int64_t ns)
+static void velo_link_sample(BDRVVeloState *s, uint64_t bytes,
+                             int64_t interval, int64_t rtt)
 {
     uint64_t bps;
 
-    if (ns <= 0) {
+    if (interval <= 0 || rtt <= 0) {
         return;
     }
-    bps = muldiv64(bytes, NANOSECONDS_PER_SECOND, ns);
+    bps = MIN((__uint128_t)bytes * NANOSECONDS_PER_SECOND / interval,
+              UINT64_MAX);
     s->link_bps = MAX(bps, s->link_bps - s->link_bps / 1024);
-    if (!s->link_rtt_ns || ns < s->link_rtt_ns) {
-        s->link_rtt_ns = ns;
+    if (!s->link_rtt_ns || rtt < s->link_rtt_ns) {
+        s->link_rtt_ns = rtt;
     }
-    trace_velo_link_sample(s, bytes, ns, s->link_bps, s->link_rtt_ns);
+    trace_velo_link_sample(s, bytes, interval, s->link_bps, s->link_rtt_ns);
 }
 
 uint64_t velo_spec_window(BDRVVeloState *s)
@@ -209,7 +212,8 @@ uint64_t velo_spec_window(BDRVVeloState *s)
     if (s->stats.fetch_count < 8) {
         return velo_wire_window(s, VELO_RA_INFLIGHT);   /* not known yet */
     }
-    bdp = muldiv64(s->link_bps, s->link_rtt_ns, NANOSECONDS_PER_SECOND);
+    bdp = MIN((__uint128_t)s->link_bps * s->link_rtt_ns /
+              NANOSECONDS_PER_SECOND, VELO_SPEC_MAX / 4);
     return MIN(MAX(velo_wire_window(s, 4 * bdp), VELO_SPEC_MIN),
                VELO_SPEC_MAX);
 }
@@ -225,9 +229,10 @@ static int coroutine_fn velo_co_decode_read(BDRVVeloState *s, uint64_t off,
                                             const uint8_t *payload,
                                             uint32_t plen, int64_t start,
                                             uint64_t delivered,
+                                            int64_t delivered_ns,
                                             Error **errp)
 {
-    int64_t ns;
+    int64_t ns, now;
     VeloRange r = { .offset = off, .length = len, .flags = flags };
     uint64_t n = DIV_ROUND_UP(len, s->extent_size);
     g_autofree uint8_t *kinds = s->cas ? g_malloc0(n) : NULL;
@@ -295,9 +300,12 @@ bad:
                    "at offset %" PRIu64 ": %s", s->export_name, off, why);
         return -EPROTO;
     }
-    ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start;
+    now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    ns = now - start;
     s->stats.bytes_fetched += plen;
-    velo_link_sample(s, s->stats.bytes_fetched - delivered, ns);
+    velo_link_sample(s, s->stats.bytes_fetched - delivered,
+                     now - delivered_ns, ns);
+    s->link_delivered_ns = now;
     s->stats.fetch_ns_total += ns;
     s->stats.fetch_ns_max = MAX(s->stats.fetch_ns_max, (uint64_t)ns);
     s->stats.fetch_count++;
@@ -314,20 +322,26 @@ bad:
  */
 static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
                                            uint64_t len, uint8_t *buf,
-                                           uint32_t flags, Error **errp)
+                                           uint32_t flags, uint64_t *handlep,
+                                           Error **errp)
 {
     VeloRange r = { .offset = off, .length = len, .flags = flags };
     g_autofree uint8_t *payload = NULL;
     uint8_t req[16];
     uint32_t plen;
     int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    /* What had arrived, and when the last of it did: see velo_link_sample. */
     uint64_t delivered = s->stats.bytes_fetched;
+    int64_t delivered_ns = s->link_delivered_ns ?: start;
     int ret;
 
     velo_read_req_encode(req, &r);
     s->stats.fetches++;
-    ret = velo_co_request(s, VELO_MSG_READ, req, sizeof(req), &payload, &plen,
-                          errp);
+    ret = velo_co_request_handle(s, VELO_MSG_READ, req, sizeof(req),
+                                 &payload, &plen, handlep, errp);
+    if (handlep) {
+        *handlep = 0;
+    }
     if (ret < 0) {
         return ret;
     }
@@ -335,7 +349,7 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
     s->buf_bytes += plen;
     ram_shrink(s, 0);
     ret = velo_co_decode_read(s, off, len, buf, flags, payload, plen, start,
-                              delivered, errp);
+                              delivered, delivered_ns, errp);
     s->buf_bytes -= plen;
     return ret;
 }
@@ -346,15 +360,19 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
  */
 int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
                                      uint64_t len, uint8_t *buf,
-                                     bool background, Error **errp)
+                                     bool background, uint64_t *handlep,
+                                     Error **errp)
 {
     uint32_t flags = background && (s->features & VELO_F_PRIO) ?
                      VELO_READ_BACKGROUND : 0;
-    int ret = velo_co_fetch_once(s, off, len, buf, flags, errp);
+    int ret = velo_co_fetch_once(s, off, len, buf, flags, handlep, errp);
 
     if (ret > 0) {
-        /* Our store lacks what the server thought it had: no REFs, please. */
-        ret = velo_co_fetch_once(s, off, len, buf, flags | VELO_READ_NO_REF,
+        /*
+         * Our store lacks what the server thought it had: no REFs, please.
+         * Rare enough to go with the others.
+         */
+        ret = velo_co_fetch_once(s, off, len, buf, VELO_READ_NO_REF, NULL,
                                  errp);
     }
     return ret;
@@ -384,8 +402,9 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
         b->ret = velo_co_tier_get(s, first, n, b->buf);
     }
     if (b->ret < 0) {
-        b->ret = velo_co_fetch_range(s, off, end - off, b->buf,
-                                     b->readahead || b->profile, &err);
+        b->background = b->readahead || b->profile;
+        b->ret = velo_co_fetch_range(s, off, end - off, b->buf, b->background,
+                                     &b->handle, &err);
     }
     if (b->readahead) {
         s->ra_inflight -= b->n * s->extent_size;
@@ -446,7 +465,8 @@ uint64_t velo_wire_window(BDRVVeloState *s, uint64_t raw_window)
     if (wire < (1 << 20) || raw <= wire) {
         return raw_window;
     }
-    return MIN(4 * raw_window, raw_window * raw / wire);
+    return MIN(4 * (__uint128_t)raw_window,
+               (__uint128_t)raw_window * raw / wire);
 }
 
 static bool needs_fetch(BDRVVeloState *s, uint64_t idx)
@@ -461,8 +481,8 @@ static bool needs_fetch(BDRVVeloState *s, uint64_t idx)
 /*
  * Start fetches for the missing extents among [first, first + n).
  * Readahead must not delay demand fetches: its replies share the link, so
- * it gets smaller READs and a bounded number of bytes in flight (about a
- * bandwidth-delay product of a fast WAN).  Profile replay gets the same
+ * it gets smaller READs and a bounded number of bytes in flight
+ * (velo_spec_window).  Profile replay gets the same
  * small READs; profile-rec.c bounds its bytes in flight.  Returns the
  * extent index up to which [first, first + n) has been dealt with.
  */
@@ -572,7 +592,14 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
         if (b) {
             if (!b->done) {
                 b->refcnt++;
-                qemu_co_queue_wait(&b->waiters, NULL);
+                if (b->background && !b->promoted && b->handle) {
+                    /* A guess the guest now waits for: no longer last. */
+                    b->promoted = true;
+                    velo_co_promote(s, b->handle);
+                }
+                if (!b->done) {
+                    qemu_co_queue_wait(&b->waiters, NULL);
+                }
                 *src = SRC_FETCH;
                 if (b->ret < 0 && b->buf) {
                     /* A failed fetch fails its readers; a failed write doesn't. */

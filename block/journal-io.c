@@ -483,7 +483,8 @@ uint8_t *velo_journal_rec_new(BDRVVeloState *s, uint32_t length)
     VeloJRecBuf *p = g_queue_peek_head(&j->rec_pool);
     uint8_t *buf;
 
-    if (p && p->size == size) {
+    if (p && p->size == size &&
+        QEMU_PTR_IS_ALIGNED(p->buf, bdrv_opt_mem_align(j->child->bs))) {
         g_queue_pop_head(&j->rec_pool);
         j->rec_pool_bytes -= size;
         buf = p->buf;

@@ -29,6 +29,7 @@ static const char *const msg_names[VELO_MSG__MAX] = {
     [VELO_MSG_DISCONNECT] = "DISCONNECT",
     [VELO_MSG_PING] = "PING",
     [VELO_MSG_PONG] = "PONG",
+    [VELO_MSG_PROMOTE] = "PROMOTE",
 };
 
 static const struct {

@@ -49,6 +49,7 @@ typedef enum VeloMsgType {
     VELO_MSG_DISCONNECT = 12,
     VELO_MSG_PING = 13,
     VELO_MSG_PONG = 14,
+    VELO_MSG_PROMOTE = 15,      /* feature PRIO: a BACKGROUND READ is needed */
     VELO_MSG__MAX,
 } VeloMsgType;
 

@@ -69,6 +69,9 @@ typedef struct VeloBusy {
     uint64_t n;                 /* number of extents */
     bool readahead;
     bool profile;               /* fetched by profile replay */
+    bool background;            /* sent as a BACKGROUND READ ... */
+    bool promoted;              /* ... until a reader waited for it */
+    uint64_t handle;            /* its READ's, while in flight (or 0) */
     bool tier;                  /* from the object store tier first */
     bool done;
     int ret;
@@ -118,7 +121,7 @@ typedef struct VeloJournal {
     bool failed;                /* an append failed: no more writes */
     bool formatted;             /* the node was empty: a new journal */
     GQueue rec_pool;            /* VeloJRecBuf *, freed record buffers,
-                                   oldest first (main loop only) */
+                                   oldest first (the node's AioContext) */
     uint64_t rec_pool_bytes;    /* their sizes, at most VELO_JREC_POOL_BYTES */
 
     /* Drain. */
@@ -290,6 +293,7 @@ typedef struct BDRVVeloState {
     uint64_t link_bps;          /* delivery rate seen (bytes/s), a slowly
                                    decaying maximum: the link's rate */
     int64_t link_rtt_ns;        /* shortest fetch seen: the round trip */
+    int64_t link_delivered_ns;  /* when the last READ reply arrived */
     uint64_t fetches_started;
     uint32_t demand_fetches;    /* demand fetches in flight */
 
@@ -358,6 +362,23 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
                                  const uint8_t *req, size_t req_len,
                                  uint8_t **payload, uint32_t *len,
                                  Error **errp);
+
+/*
+ * velo_co_request, keeping in *@handlep the handle the request was last
+ * sent with (for velo_co_promote).  Once it returns the handle is stale:
+ * the caller clears it.
+ */
+int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
+                                        const uint8_t *req, size_t req_len,
+                                        uint8_t **payload, uint32_t *len,
+                                        uint64_t *handlep, Error **errp);
+
+/*
+ * The BACKGROUND READ sent with @handle is waited for after all: ask the
+ * server (feature PRIO) to send its reply with the others.  Fire and
+ * forget: a lost connection resends the READ anyway.
+ */
+void coroutine_fn velo_co_promote(BDRVVeloState *s, uint64_t handle);
 
 /*
  * Pipelined requests (the journal drain), up to the server's in-flight
@@ -483,9 +504,8 @@ uint64_t velo_wire_window(BDRVVeloState *s, uint64_t raw_window);
 
 /*
  * How many raw bytes of speculative fetches (readahead and neighbour
- * prefetch) may be in flight: about twice the link's bandwidth-delay
- * product on the wire, as measured on the replies, so that a demand fetch
- * waits behind at most about two round trips of guesses.
+ * prefetch) may be in flight: four times the link's bandwidth-delay product
+ * on the wire, as measured on the replies (VELO_SPEC_MIN..VELO_SPEC_MAX).
  */
 uint64_t velo_spec_window(BDRVVeloState *s);
 
@@ -523,11 +543,14 @@ void velo_ram_forget(BDRVVeloState *s, uint64_t idx);
 /*
  * Fetch [@off, @off + @len) from the server.  A @background fetch (readahead,
  * profile replay) is sent with READ flag BACKGROUND when the server accepted
- * feature PRIO, so its reply goes after the others.
+ * feature PRIO, so its reply goes after the others; its READ's handle is
+ * kept in *@handlep (if not NULL) while it is in flight, for
+ * velo_co_promote.
  */
 int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
                                      uint64_t len, uint8_t *buf,
-                                     bool background, Error **errp);
+                                     bool background, uint64_t *handlep,
+                                     Error **errp);
 
 /* map.c: load the allocation map from the server (all UNKNOWN extents). */
 int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp);
