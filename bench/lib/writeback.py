@@ -222,6 +222,10 @@ class WriteBack:
         cmd = [self.img, 'bench', '-w', *args]
         if fmt:
             cmd += ['-f', fmt]
+        # Start from a quiet disk: the run before may have left dirty pages
+        # and freed blocks (a deleted image) that the kernel writes back
+        # meanwhile, and always to the same neighbour in the interleaving.
+        os.sync()
         p = subprocess.run(cmd + [target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
         for line in p.stdout.splitlines():
@@ -292,12 +296,18 @@ class WriteBack:
                 # use: a sparse journal file against a fresh qcow2, where
                 # every write allocates.  All four interleaved.
                 runs = {k: [] for k in ('velo', 'local', 'velo-first', 'local-first')}
-                for _ in range(WB_RUNS):      # interleaved: a busy spell hits all
-                    runs['velo'].append(self.velo_once(self.link.sock, args, jsize))
-                    runs['local'].append(self.local_once(args, steady=True))
-                    runs['velo-first'].append(self.velo_once(self.link.sock, args, jsize,
-                                                             sparse=True))
-                    runs['local-first'].append(self.local_once(args))
+                one = {
+                    'velo': lambda: self.velo_once(self.link.sock, args, jsize),
+                    'local': lambda: self.local_once(args, steady=True),
+                    'velo-first': lambda: self.velo_once(self.link.sock, args, jsize,
+                                                         sparse=True),
+                    'local-first': lambda: self.local_once(args),
+                }
+                order = list(one)
+                for i in range(WB_RUNS):      # interleaved: a busy spell hits all
+                    # ... and each follows each other in turn.
+                    for k in order[i % 4:] + order[:i % 4]:
+                        runs[k].append(one[k]())
                 m = {k: statistics.median(v) for k, v in runs.items()}
                 for key, v, lo in ((f'64k-qd{depth}-{cache}', 'velo', 'local'),
                                    (f'64k-qd{depth}-{cache}-first', 'velo-first',
