@@ -402,9 +402,9 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
         b->ret = velo_co_tier_get(s, first, n, b->buf);
     }
     if (b->ret < 0) {
-        b->background = b->readahead || b->profile;
-        b->ret = velo_co_fetch_range(s, off, end - off, b->buf, b->background,
-                                     &b->handle, &err);
+        b->ret = velo_co_fetch_range(s, off, end - off, b->buf,
+                                     b->readahead || b->profile, &b->handle,
+                                     &err);
     }
     if (b->readahead) {
         s->ra_inflight -= b->n * s->extent_size;
@@ -592,7 +592,8 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
         if (b) {
             if (!b->done) {
                 b->refcnt++;
-                if (b->background && !b->promoted && b->handle) {
+                if ((b->readahead || b->profile) && !b->promoted &&
+                    b->handle) {
                     /* A guess the guest now waits for: no longer last. */
                     b->promoted = true;
                     velo_co_promote(s, b->handle);

@@ -69,8 +69,8 @@ typedef struct VeloBusy {
     uint64_t n;                 /* number of extents */
     bool readahead;
     bool profile;               /* fetched by profile replay */
-    bool background;            /* sent as a BACKGROUND READ ... */
-    bool promoted;              /* ... until a reader waited for it */
+    bool promoted;              /* a guess (readahead or profile) that a
+                                   reader waited for: PROMOTE sent */
     uint64_t handle;            /* its READ's, while in flight (or 0) */
     bool tier;                  /* from the object store tier first */
     bool done;
