@@ -115,18 +115,28 @@ static int coroutine_fn velo_co_skip(VeloClient *c, size_t len)
 /*
  * Send one frame: @iov[0] is its encoded header.  Frames never interleave;
  * while *@background (the reply to a BACKGROUND READ, until a PROMOTE) it
- * waits until no other frame does.  On failure the connection is closed.
- * @iov is consumed.
+ * waits until no other frame does, or until its share (VELO_EXP_BG_SHARE)
+ * comes.  On failure the connection is closed.  @iov is consumed.
  */
 static int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
                                       unsigned niov, const bool *background)
 {
+    bool was_bg = false, bg = false;
     int ret = 0;
 
-    while (c->send_busy || (background && *background &&
-                            !qemu_co_queue_empty(&c->send_fg))) {
-        qemu_co_queue_wait(background && *background ? &c->send_bg :
-                           &c->send_fg, NULL);
+    for (;;) {
+        bg = background && *background;
+        if (!c->send_busy) {
+            if (was_bg && c->bg_turn) {
+                c->bg_turn = false;     /* woken from send_bg for its turn */
+                break;
+            }
+            if (!c->bg_turn && (!bg || qemu_co_queue_empty(&c->send_fg))) {
+                break;
+            }
+        }
+        was_bg = bg;
+        qemu_co_queue_wait(bg ? &c->send_bg : &c->send_fg, NULL);
     }
     c->send_busy = true;
     while (niov > 0 && ret == 0) {
@@ -148,8 +158,17 @@ static int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
         }
     }
     c->send_busy = false;
-    if (!qemu_co_queue_next(&c->send_fg)) {
+    if (qemu_co_queue_empty(&c->send_bg)) {
+        c->fg_run = 0;
+        qemu_co_queue_next(&c->send_fg);
+    } else if (qemu_co_queue_empty(&c->send_fg)) {
         qemu_co_queue_next(&c->send_bg);
+    } else if (!bg && ++c->fg_run >= VELO_EXP_BG_SHARE - 1) {
+        c->fg_run = 0;
+        c->bg_turn = true;
+        qemu_co_queue_next(&c->send_bg);
+    } else {
+        qemu_co_queue_next(&c->send_fg);
     }
     if (ret < 0) {
         velo_client_close(c);

@@ -37,6 +37,8 @@
 #define VELO_EXP_HELLO_TIMEOUT_S    10
 #define VELO_EXP_BUF_BUDGET         (64 * MiB)  /* reply buffers per client */
 #define VELO_EXP_UNSENT_MAX         (128 * KiB) /* unsent in TCP, per client */
+#define VELO_EXP_BG_SHARE           8   /* 1 frame in 8 for waiting BACKGROUND
+                                           replies, so they can't starve */
 #define VELO_EXP_BUSY_SLACK         16  /* extra connections told BUSY */
 #define VELO_EXP_MAP_MAX_CALLS      65536       /* block-status calls per MAP */
 
@@ -130,9 +132,14 @@ struct VeloClient {
     /*
      * Sending frames on ioc, one whole frame at a time: the sender owns
      * send_busy; the others wait, replies to BACKGROUND READs in send_bg,
-     * the rest in send_fg, which goes first.
+     * the rest in send_fg, which goes first, except that after
+     * VELO_EXP_BG_SHARE - 1 frames of send_fg while send_bg waited, one of
+     * send_bg has its turn (bg_turn, until a waiter of send_bg takes it).
      */
     bool send_busy;
+    bool bg_turn;
+    unsigned fg_run;                    /* frames of send_fg since the last
+                                           of send_bg, while it waited */
     CoQueue send_fg, send_bg;
     GHashTable *bg_reqs;                /* handle -> BACKGROUND READ not
                                            promoted yet (export-conn.c) */

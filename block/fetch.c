@@ -691,6 +691,8 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
     VeloSource src = SRC_ZERO;
     size_t qoff = 0;
     uint64_t idx, started;
+    int64_t t0 = trace_event_get_state_backends(TRACE_VELO_READ_MISS) ?
+                 get_clock() : 0;
 
     if (s->wb_error) {
         return -EIO;            /* the cache lacks a write (write.c) */
@@ -732,7 +734,11 @@ int coroutine_fn velo_co_preadv(BlockDriverState *bs, int64_t offset,
     case SRC_ZERO: s->stats.zero_reads++; break;
     case SRC_RAM: s->stats.ram_hits++; break;
     case SRC_CACHE: s->stats.cache_hits++; break;
-    case SRC_FETCH: s->stats.misses++; break;
+    case SRC_FETCH:
+        s->stats.misses++;
+        trace_velo_read_miss(s, offset, bytes,
+                             t0 ? (get_clock() - t0) / SCALE_US : 0);
+        break;
     }
     return 0;
 }

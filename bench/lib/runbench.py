@@ -294,6 +294,9 @@ class Bench:
         if blockstats:
             cmd += ['--blockstats', tag + '.stats.json']
         cmd += ['--', *blockdev_args]
+        if self.a.qemu_trace:
+            cmd += ['-msg', 'timestamp=on', '-D', tag + '.trace',
+                    *(x for ev in self.a.qemu_trace.split(',') for x in ('-trace', ev))]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         with open(tag + '.out', 'w') as f:
             f.write(p.stdout)
@@ -613,6 +616,10 @@ def main(argv):
                     help='boots of each kind with --profile-boot (default 2)')
     ap.add_argument('--profile-opts', default='',
                     help='extra velo options of the (b) boots, e.g. profile-inflight=512K')
+    ap.add_argument('--qemu-trace', metavar='PATTERNS',
+                    help='comma-separated trace event patterns for the guest boots (e.g. '
+                         '"velo_fetch_*"), logged with timestamps to boot-N.trace in the work '
+                         'directory (use with --keep)')
     ap.add_argument('--writeback', action='store_true',
                     help='only the write-back measurements: guest write throughput, journal drain '
                          'rate, RPO under load (~5 min; also part of a default run)')
