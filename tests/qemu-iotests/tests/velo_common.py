@@ -1,8 +1,9 @@
 # velo_common.py: shared helpers for Velo's named qemu-iotests.
 #
 # Starts velo exports in qemu-storage-daemon, builds velo blockdev options
-# and json: filenames, runs the link emulator (tests/wan/velo-link) and
-# filters values that change between runs.
+# and json: filenames, runs the link emulator (tests/wan/velo-link), filters
+# values that change between runs, and talks the velo protocol raw
+# (RawClient) for tests that send the export frames the driver never would.
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -10,6 +11,7 @@ import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -258,3 +260,146 @@ class QmpThread(threading.Thread):
         if self.is_alive():
             raise RuntimeError(f'{self.cmd} still running after {timeout} s')
         return self.result
+
+
+# The velo wire protocol, for tests that talk it raw (RawClient).  The
+# numbers are those of docs/protocol.rst (and block/proto.h); change them
+# together.
+MAGIC = 0x56454C4F
+HDR = struct.Struct('>IHHQII')  # magic, type, flags, handle, length, status
+(HELLO, HELLO_REPLY, ERROR, MAP, MAP_REPLY, READ, READ_REPLY, WRITE,
+ WRITE_REPLY, FLUSH, FLUSH_REPLY, DISCONNECT, PING, PONG,
+ PROMOTE) = range(1, 16)
+MSG = dict(enumerate((
+    'HELLO', 'HELLO_REPLY', 'ERROR', 'MAP', 'MAP_REPLY', 'READ', 'READ_REPLY',
+    'WRITE', 'WRITE_REPLY', 'FLUSH', 'FLUSH_REPLY', 'DISCONNECT', 'PING',
+    'PONG', 'PROMOTE'), 1))
+STATUS = ['OK', 'INVAL', 'NOENT', 'IO', 'NOTSUP', 'RANGE', 'PROTO', 'BUSY',
+          'SHUTDOWN', 'VERSION', 'PERM', 'SEQ', 'STALE']
+F_ZSTD, F_HASH, F_WRITE, F_PRIO = 1, 2, 4, 8     # HELLO feature bits
+NO_REF, BACKGROUND = 1, 2                         # READ flags
+RAW, ZERO, ZSTD, REF = 0, 1, 2, 3                 # chunk encodings
+WRITE_HDR, CHUNK_HDR = 32, 20
+RESULT = ['APPLIED', 'DUPLICATE']                 # WRITE_REPLY result
+
+
+class Closed(Exception):
+    """The connection of a RawClient is gone (EOF, reset, broken pipe)."""
+
+
+def frame(typ: int, handle: int, payload: bytes = b'', flags: int = 0,
+          length: int = None) -> bytes:
+    """A request frame; its header may lie about the @length."""
+    return HDR.pack(MAGIC, typ, flags, handle,
+                    len(payload) if length is None else length, 0) + payload
+
+
+class RawClient:
+    """
+    A raw velo protocol client (docs/protocol.rst) that does only what it is
+    told: HELLO on a unix() address, then frames sent and received one at a
+    time.  HELLO_REPLY's fields are attributes (features, max_payload, ...).
+    A lost connection raises Closed and sets .closed, a timeout raises
+    TimeoutError.
+    """
+
+    def __init__(self, addr: dict, features: int, name: str = 'disk0',
+                 store_id: bytes = b'\x77' * 16, timeout: float = 10.0):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.settimeout(timeout)
+        self.s.connect(addr['path'])
+        self.handle = 0
+        self.closed = False
+        nm = name.encode()
+        p = struct.pack('>HHIQH', 1, 1, 0, features, len(nm)) + nm
+        if features & F_HASH:
+            p += store_id
+        self.send(HELLO, p)
+        r = self.recv()
+        if r[0] != HELLO_REPLY:
+            raise RuntimeError(f'handshake failed: {describe_reply(r)}')
+        (self.version, _, self.extent, self.features, self.disk_size,
+         self.max_payload, self.max_inflight, self.flags) = \
+            struct.unpack('>HHIQQIIQ', r[3][:40])
+
+    def send(self, typ: int, payload: bytes = b'', length: int = None,
+             handle: int = None) -> int:
+        """Send one frame (its header may lie about the length); return
+        its handle (the next one unless @handle)."""
+        if handle is None:
+            self.handle += 1
+            handle = self.handle
+        self.sendraw(frame(typ, handle, payload, length=length))
+        return handle
+
+    def sendraw(self, data: bytes):
+        try:
+            self.s.sendall(data)
+        except OSError as e:
+            self.closed = True
+            raise Closed(str(e)) from e
+
+    def read_req(self, offset: int, length: int, flags: int = 0) -> int:
+        return self.send(READ, struct.pack('>QII', offset, length, flags))
+
+    def _recv_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            try:
+                d = self.s.recv(n - len(buf))
+            except socket.timeout as e:
+                raise TimeoutError from e
+            except OSError as e:    # ECONNRESET when our bytes were unread
+                self.closed = True
+                raise Closed(str(e)) from e
+            if not d:
+                self.closed = True
+                raise Closed('EOF')
+            buf += d
+        return bytes(buf)
+
+    def recv(self) -> tuple:
+        """(type, handle, status, payload) of the next frame."""
+        magic, typ, _, handle, length, status = \
+            HDR.unpack(self._recv_exact(HDR.size))
+        if magic != MAGIC:
+            raise RuntimeError(f'bad magic {magic:#x}')
+        return typ, handle, status, self._recv_exact(length) if length else b''
+
+    def close(self):
+        self.s.close()
+
+
+def unzstd(data: bytes) -> bytes:
+    return subprocess.run(['zstd', '-q', '-d', '-c'], input=data,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+def chunks_data(p: bytes) -> bytes:
+    """The data a READ_REPLY payload stands for (a REF chunk reads as '?')."""
+    out, pos = bytearray(), 0
+    while pos < len(p):
+        _, clen, enc, _, plen = struct.unpack('>QIHHI', p[pos:pos + CHUNK_HDR])
+        pl = p[pos + CHUNK_HDR:pos + CHUNK_HDR + plen]
+        pos += CHUNK_HDR + plen
+        out += pl if enc == RAW else bytes(clen) if enc == ZERO else \
+            unzstd(pl) if enc == ZSTD else b'?' * clen
+    return bytes(out)
+
+
+def describe_reply(r: tuple) -> str:
+    """A reply (type, handle, status, payload) for the golden output."""
+    typ, _, status, p = r
+    if typ == ERROR:
+        n = struct.unpack('>H', p[:2])[0]
+        msg = p[2:2 + n].decode(errors='replace')
+        name = STATUS[status] if status < len(STATUS) else status
+        return f'ERROR {name}: {filter_velo(msg)}'
+    if typ == WRITE_REPLY:
+        res, _, nxt = struct.unpack('>IIQ', p)
+        return f'WRITE_REPLY {RESULT[res] if res < 2 else res}, ' \
+               f'next-seq {nxt}'
+    if typ == FLUSH_REPLY:
+        seq, epoch = struct.unpack('>QQ', p)
+        return f'FLUSH_REPLY durable-seq {seq}, epoch {epoch}'
+    return f'{MSG.get(typ, typ)} ({len(p)} bytes)'
