@@ -679,7 +679,7 @@ void coroutine_fn velo_co_promote(BDRVVeloState *s, uint64_t handle)
 int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
                                         const uint8_t *reqbuf, size_t req_len,
                                         uint8_t **payload, uint32_t *len,
-                                        uint64_t *handlep, Error **errp)
+                                        VeloReadPrio *prio, Error **errp)
 {
     VeloReq req = { .type = type, .co = qemu_coroutine_self() };
     QIOChannel *used = NULL;
@@ -707,13 +707,16 @@ int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
         }
         s->inflight++;
         g_hash_table_insert(s->reqs, &req.handle, &req);
-        if (handlep) {
-            *handlep = req.handle;
+        if (prio) {
+            prio->handle = req.handle;
         }
         trace_velo_request(s, velo_msg_name(type), req.handle);
         if (type == VELO_MSG_READ && req_len == sizeof(rb) &&
-            !(s->features & VELO_F_PRIO)) {
-            /* A reconnect may have found a server without PRIO. */
+            (!(s->features & VELO_F_PRIO) || (prio && prio->promoted))) {
+            /*
+             * A reconnect may have found a server without PRIO, or resends
+             * a READ that was promoted on the old connection.
+             */
             memcpy(rb, reqbuf, sizeof(rb));
             velo_put32(rb + 12, velo_get32(rb + 12) & ~VELO_READ_BACKGROUND);
             reqbuf = rb;

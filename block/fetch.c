@@ -322,7 +322,7 @@ bad:
  */
 static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
                                            uint64_t len, uint8_t *buf,
-                                           uint32_t flags, uint64_t *handlep,
+                                           uint32_t flags, VeloReadPrio *prio,
                                            Error **errp)
 {
     VeloRange r = { .offset = off, .length = len, .flags = flags };
@@ -338,9 +338,9 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
     velo_read_req_encode(req, &r);
     s->stats.fetches++;
     ret = velo_co_request_handle(s, VELO_MSG_READ, req, sizeof(req),
-                                 &payload, &plen, handlep, errp);
-    if (handlep) {
-        *handlep = 0;
+                                 &payload, &plen, prio, errp);
+    if (prio) {
+        prio->handle = 0;
     }
     if (ret < 0) {
         return ret;
@@ -360,12 +360,12 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
  */
 int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
                                      uint64_t len, uint8_t *buf,
-                                     bool background, uint64_t *handlep,
+                                     bool background, VeloReadPrio *prio,
                                      Error **errp)
 {
     uint32_t flags = background && (s->features & VELO_F_PRIO) ?
                      VELO_READ_BACKGROUND : 0;
-    int ret = velo_co_fetch_once(s, off, len, buf, flags, handlep, errp);
+    int ret = velo_co_fetch_once(s, off, len, buf, flags, prio, errp);
 
     if (ret > 0) {
         /*
@@ -403,7 +403,7 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
     }
     if (b->ret < 0) {
         b->ret = velo_co_fetch_range(s, off, end - off, b->buf,
-                                     b->readahead || b->profile, &b->handle,
+                                     b->readahead || b->profile, &b->prio,
                                      &err);
     }
     if (b->readahead) {
@@ -592,11 +592,14 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
         if (b) {
             if (!b->done) {
                 b->refcnt++;
-                if ((b->readahead || b->profile) && !b->promoted &&
-                    b->handle) {
-                    /* A guess the guest now waits for: no longer last. */
-                    b->promoted = true;
-                    velo_co_promote(s, b->handle);
+                if ((b->readahead || b->profile) && !b->prio.promoted) {
+                    /*
+                     * A guess the guest now waits for: no longer last.  If
+                     * it is not on the wire now (reconnecting), its resend
+                     * goes without BACKGROUND.
+                     */
+                    b->prio.promoted = true;
+                    velo_co_promote(s, b->prio.handle);
                 }
                 if (!b->done) {
                     qemu_co_queue_wait(&b->waiters, NULL);

@@ -60,6 +60,18 @@ typedef struct VeloReq {
 } VeloReq;
 
 /*
+ * A READ that may be BACKGROUND (velo_co_request_handle): its handle while
+ * in flight (0 otherwise), and whether the client has since asked for it
+ * first (PROMOTE).  A promoted READ resent after a reconnect goes without
+ * flag BACKGROUND; one resent before its PROMOTE keeps it (handle is then
+ * the new one, so a PROMOTE still finds it).
+ */
+typedef struct VeloReadPrio {
+    uint64_t handle;
+    bool promoted;
+} VeloReadPrio;
+
+/*
  * An extent range that is busy (fetch.c): being fetched (buf != NULL) or
  * being written by the guest (buf == NULL).  Others wanting these extents
  * wait on @waiters until @done.
@@ -69,9 +81,8 @@ typedef struct VeloBusy {
     uint64_t n;                 /* number of extents */
     bool readahead;
     bool profile;               /* fetched by profile replay */
-    bool promoted;              /* a guess (readahead or profile) that a
-                                   reader waited for: PROMOTE sent */
-    uint64_t handle;            /* its READ's, while in flight (or 0) */
+    VeloReadPrio prio;          /* its READ; promoted once a reader waits
+                                   for a guess (readahead or profile) */
     bool tier;                  /* from the object store tier first */
     bool done;
     int ret;
@@ -364,14 +375,15 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
                                  Error **errp);
 
 /*
- * velo_co_request, keeping in *@handlep the handle the request was last
- * sent with (for velo_co_promote).  Once it returns the handle is stale:
- * the caller clears it.
+ * velo_co_request, keeping in @prio->handle the handle the request was last
+ * sent with (for velo_co_promote).  A READ is sent without flag BACKGROUND
+ * when the server lacks feature PRIO or @prio->promoted.  Once it returns
+ * the handle is stale: the caller clears it.
  */
 int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
                                         const uint8_t *req, size_t req_len,
                                         uint8_t **payload, uint32_t *len,
-                                        uint64_t *handlep, Error **errp);
+                                        VeloReadPrio *prio, Error **errp);
 
 /*
  * The BACKGROUND READ sent with @handle is waited for after all: ask the
@@ -544,12 +556,11 @@ void velo_ram_forget(BDRVVeloState *s, uint64_t idx);
  * Fetch [@off, @off + @len) from the server.  A @background fetch (readahead,
  * profile replay) is sent with READ flag BACKGROUND when the server accepted
  * feature PRIO, so its reply goes after the others; its READ's handle is
- * kept in *@handlep (if not NULL) while it is in flight, for
- * velo_co_promote.
+ * kept in @prio (if not NULL) while it is in flight, for velo_co_promote.
  */
 int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
                                      uint64_t len, uint8_t *buf,
-                                     bool background, uint64_t *handlep,
+                                     bool background, VeloReadPrio *prio,
                                      Error **errp);
 
 /* map.c: load the allocation map from the server (all UNKNOWN extents). */

@@ -3,7 +3,8 @@
 # It speaks just enough of docs/protocol.rst to get a client past the
 # handshake, then breaks the protocol in the way its mode names, so tests
 # can check that the velo driver reports a clear error and never crashes,
-# hangs or caches bad data.
+# hangs or caches bad data.  Mode promote-drop instead serves correctly but
+# drops a connection at a chosen moment and records what the client sent.
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -13,15 +14,15 @@ import subprocess
 import struct
 import threading
 
-MAGIC = 0x56454C4F
-HDR = struct.Struct('>IHHQII')
-HELLO, HELLO_REPLY, ERROR, MAP, MAP_REPLY, READ, READ_REPLY = 1, 2, 3, 4, 5, 6, 7
+from velo_common import MAGIC, HDR, HELLO_REPLY, ERROR, MAP, MAP_REPLY, \
+    READ, READ_REPLY, PROMOTE, F_PRIO, BACKGROUND as READ_BACKGROUND
+
 DISK_SIZE = 4 * 1024 * 1024
 EXTENT = 65536
 
 MODES = ('error-version', 'bad-version', 'garbage', 'oversize', 'truncate',
          'bad-chunk', 'bad-map', 'wrong-handle', 'zstd-unasked',
-         'zstd-bomb', 'zstd-garbage')
+         'zstd-bomb', 'zstd-garbage', 'promote-drop')
 ZSTD_MODES = ('zstd-bomb', 'zstd-garbage')
 
 
@@ -61,6 +62,8 @@ class FakeServer:
         self.sock.bind(path)
         self.sock.listen(8)
         self.stopped = False
+        self.conns = 0
+        self.events = []        # promote-drop: what the server saw
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
 
@@ -112,6 +115,9 @@ class FakeServer:
         if m == 'garbage':
             c.sendall(b'HTTP/1.1 400 Bad Request\r\n\r\n' + b'x' * 100)
             return
+        if m == 'promote-drop':
+            self._promote_drop(c, handle)
+            return
         c.sendall(frame(HELLO_REPLY, handle,
                         hello_reply(features=1 if m in ZSTD_MODES else 0)))
         while True:
@@ -149,4 +155,36 @@ class FakeServer:
                 data = frame(READ_REPLY, handle, chunk)
                 c.sendall(data[:len(data) // 2])
                 return
+            c.sendall(frame(READ_REPLY, handle, chunk))
+
+    def _promote_drop(self, c, hello_handle):
+        """A well-behaved server with feature PRIO, except that on its first
+        connection it holds BACKGROUND READs back, and drops the connection
+        once the client PROMOTEs one of them.  self.events says what each
+        connection saw, so a test can check how the READ was resent."""
+        self.conns += 1
+        conn = self.conns
+        held = {}
+        c.sendall(frame(HELLO_REPLY, hello_handle,
+                        hello_reply(features=F_PRIO)))
+        while True:
+            typ, handle, payload = self._read_frame(c)
+            if typ == MAP:
+                c.sendall(frame(MAP_REPLY, handle,
+                                struct.pack('>IQQII', 1, 0, DISK_SIZE, 0, 0)))
+                continue
+            if typ == PROMOTE:
+                if handle in held:
+                    self.events.append((conn, 'PROMOTE', held[handle], 0))
+                    return          # the connection drops
+                continue
+            if typ != READ:
+                continue
+            off, length, flags = struct.unpack('>QII', payload)
+            self.events.append((conn, 'READ', off, flags))
+            if conn == 1 and flags & READ_BACKGROUND:
+                held[handle] = off
+                continue
+            chunk = struct.pack('>QIHHI', off, length, 0, 0, length) + \
+                b'\xee' * length
             c.sendall(frame(READ_REPLY, handle, chunk))
