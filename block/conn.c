@@ -86,14 +86,14 @@ static int coroutine_fn velo_co_read_frame(BDRVVeloState *s, uint32_t limit,
         return -EPROTO;
     }
     if (h->length) {
-        *payload = g_try_malloc(h->length);
+        *payload = velo_payload_try_alloc(h->length);
         if (!*payload) {
             error_setg(errp, "out of memory for a %u-byte frame", h->length);
             return -ENOMEM;
         }
         ret = velo_co_read_full(s, *payload, h->length, errp);
         if (ret < 0) {
-            g_free(*payload);
+            velo_payload_free(*payload);
             *payload = NULL;
             return ret;
         }
@@ -191,7 +191,7 @@ static void velo_conn_drop(BDRVVeloState *s, uint64_t bad_handle)
 static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(18 + VELO_MAX_STRING + VELO_STORE_ID_SIZE);
-    g_autofree uint8_t *payload = NULL;
+    g_autoptr(VeloPayload) payload = NULL;
     g_autofree VeloHello *hello = g_new0(VeloHello, 1);
     VeloHelloReply r;
     VeloHdr h;
@@ -343,7 +343,7 @@ static void coroutine_fn velo_conn_entry(void *opaque)
 
     while (!s->closing) {
         Error *err = NULL;
-        g_autofree uint8_t *payload = NULL;
+        g_autoptr(VeloPayload) payload = NULL;
         VeloHdr h = { 0 };
         int ret;
 
@@ -420,7 +420,7 @@ static void coroutine_fn velo_conn_entry(void *opaque)
 static void coroutine_fn velo_ping_entry(void *opaque)
 {
     BDRVVeloState *s = opaque;
-    g_autofree uint8_t *payload = NULL;
+    g_autoptr(VeloPayload) payload = NULL;
     uint32_t len;
 
     /* Any reply (or a drop) is fine; silence is what the tick watches. */
@@ -759,14 +759,14 @@ int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
     if (req.ret == -EPROTO && !req.errmsg) {
         error_setg(errp, "velo server for export '%s' broke the protocol: %s",
                    s->export_name, s->last_error ? s->last_error : "?");
-        g_free(req.payload);
+        velo_payload_free(req.payload);
         return -EPROTO;
     }
     if (req.ret < 0) {
         error_setg(errp, "velo server refused %s: %s", velo_msg_name(type),
                    req.errmsg ? req.errmsg : strerror(-req.ret));
         g_free(req.errmsg);
-        g_free(req.payload);
+        velo_payload_free(req.payload);
         return req.ret;
     }
     *payload = req.payload;

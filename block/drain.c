@@ -133,7 +133,7 @@ int coroutine_fn velo_co_origin_state(BDRVVeloState *s, uint64_t *seq,
                                       uint64_t *epoch, Error **errp)
 {
     uint8_t req[VELO_FLUSH_SIZE];
-    g_autofree uint8_t *payload = NULL;
+    g_autoptr(VeloPayload) payload = NULL;
     VeloFlushReply r;
     const char *why;
     uint32_t len;
@@ -230,7 +230,7 @@ static int64_t coroutine_fn velo_co_drain_finish(BDRVVeloState *s,
             error_setg(&err, "velo server sent a bad WRITE_REPLY: %s", why);
             r = -EPROTO;
         }
-        g_free(d[i].req.payload);
+        velo_payload_free(d[i].req.payload);
         if (r < 0 && ret == 0) {
             ret = r;
             error_propagate_prepend(errp, err, "record %" PRIu64 ": ",
@@ -243,7 +243,7 @@ static int64_t coroutine_fn velo_co_drain_finish(BDRVVeloState *s,
     if (ret < 0) {
         if (flush_too) {
             velo_co_req_wait(s, &flush, NULL);
-            g_free(flush.payload);
+            velo_payload_free(flush.payload);
         }
         return ret;
     }
@@ -253,7 +253,7 @@ static int64_t coroutine_fn velo_co_drain_finish(BDRVVeloState *s,
         error_setg(errp, "velo server sent a bad FLUSH_REPLY: %s", why);
         ret = -EPROTO;
     }
-    g_free(flush.payload);
+    velo_payload_free(flush.payload);
     return ret < 0 ? ret : (int64_t)fr.durable_seq;
 }
 

@@ -58,7 +58,7 @@ static void ram_drop(BDRVVeloState *s, VeloRamEnt *e)
 {
     QTAILQ_REMOVE(&s->ram_lru, e, lru);
     g_hash_table_remove(s->ram, &e->idx);
-    g_free(e->data);
+    velo_databuf_free(e->data, s->extent_size);
     g_free(e);
     s->ram_count--;
 }
@@ -99,7 +99,7 @@ void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
         }
         e = g_new0(VeloRamEnt, 1);
         e->idx = idx;
-        e->data = g_malloc(s->extent_size);   /* copied in and out: unaligned */
+        e->data = velo_databuf_alloc(s->extent_size);
         g_hash_table_insert(s->ram, &e->idx, e);
         QTAILQ_INSERT_HEAD(&s->ram_lru, e, lru);
         s->ram_count++;
@@ -138,7 +138,7 @@ VeloBusy *velo_busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
     b->refcnt = 1;
     qemu_co_queue_init(&b->waiters);
     if (fetch) {
-        b->buf = qemu_blockalign(NULL, n * s->extent_size);
+        b->buf = velo_databuf_alloc(n * s->extent_size);
         b->s = s;
         s->buf_bytes += n * s->extent_size;
         ram_shrink(s, 0);
@@ -156,8 +156,8 @@ void velo_busy_unref(VeloBusy *b)
     if (--b->refcnt == 0) {
         if (b->s) {
             b->s->buf_bytes -= b->n * b->s->extent_size;
+            velo_databuf_free(b->buf, b->n * b->s->extent_size);
         }
-        qemu_vfree(b->buf);
         g_free(b);
     }
 }
@@ -326,7 +326,7 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
                                            Error **errp)
 {
     VeloRange r = { .offset = off, .length = len, .flags = flags };
-    g_autofree uint8_t *payload = NULL;
+    g_autoptr(VeloPayload) payload = NULL;
     uint8_t req[16];
     uint32_t plen;
     int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);

@@ -20,7 +20,7 @@ int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp)
     }
     while (off < s->disk_size) {
         VeloRange r = { .offset = off, .length = s->disk_size - off };
-        g_autofree uint8_t *payload = NULL;
+        g_autoptr(VeloPayload) payload = NULL;
         g_autofree VeloMapEntry *e = NULL;
         uint8_t req[16];
         uint32_t len, n, i;

@@ -24,6 +24,7 @@
 #include "cas.h"
 #include "atrest.h"
 #include "journal.h"
+#include "databuf.h"
 
 /* Silence on a busy connection: send PING at the first, drop at the second. */
 #define VELO_STALL_PING_NS      (5 * NANOSECONDS_PER_SECOND)
@@ -35,6 +36,11 @@
                                                    until the link is known */
 #define VELO_SPEC_MIN           (256u << 10)    /* ... then (velo_spec_window) */
 #define VELO_SPEC_MAX           (8u << 20)
+
+/* A frame payload from the server (velo_payload_try_alloc): free with
+ * velo_payload_free, or hold it in a g_autoptr(VeloPayload). */
+typedef uint8_t VeloPayload;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VeloPayload, velo_payload_free)
 
 typedef struct VeloConnectAttempt VeloConnectAttempt;
 typedef struct VeloProfileState VeloProfileState;   /* profile-int.h */
@@ -55,7 +61,8 @@ typedef struct VeloReq {
     bool done;
     int ret;                    /* 0, -errno, or -ECONNRESET: resend */
     VeloHdr hdr;                /* reply header */
-    uint8_t *payload;           /* reply payload, owned by the request */
+    uint8_t *payload;           /* reply payload, owned by the request
+                                   (velo_payload_free) */
     char *errmsg;               /* the server's ERROR text, if any */
 } VeloReq;
 
@@ -366,7 +373,8 @@ bool coroutine_fn velo_co_wait_connected(BDRVVeloState *s, uint32_t timeout_s);
 /*
  * Send one request and wait for its reply, reconnecting and resending as
  * needed for up to reconnect-delay.  On success returns 0 and hands over the
- * reply payload in *@payload (g_free it) and its length in *@len.  On
+ * reply payload in *@payload (velo_payload_free it) and its length in
+ * *@len.  On
  * failure returns -errno and sets @errp.
  */
 int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
@@ -398,7 +406,7 @@ void coroutine_fn velo_co_promote(BDRVVeloState *s, uint64_t handle);
  * and collect its reply later with velo_co_req_wait().  Neither waits for
  * a reconnect nor resends: a lost connection fails the request.  After
  * velo_co_req_send() returns, velo_co_req_wait() must be called; the reply
- * payload is then in req->payload (g_free it), its length in
+ * payload is then in req->payload (velo_payload_free it), its length in
  * req->hdr.length.
  */
 void coroutine_fn velo_co_req_send(BDRVVeloState *s, VeloReq *req,
