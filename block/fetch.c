@@ -54,11 +54,16 @@ VeloRamEnt *velo_ram_lookup(BDRVVeloState *s, uint64_t idx)
     return e;
 }
 
-static void ram_drop(BDRVVeloState *s, VeloRamEnt *e)
+/* Drop @e; its data buffer goes to *@spare if that is empty, else away. */
+static void ram_drop(BDRVVeloState *s, VeloRamEnt *e, uint8_t **spare)
 {
     QTAILQ_REMOVE(&s->ram_lru, e, lru);
     g_hash_table_remove(s->ram, &e->idx);
-    velo_databuf_free(e->data, s->extent_size);
+    if (spare && !*spare) {
+        *spare = e->data;
+    } else {
+        velo_databuf_free(e->data, s->extent_size);
+    }
     g_free(e);
     s->ram_count--;
 }
@@ -68,9 +73,11 @@ static void ram_drop(BDRVVeloState *s, VeloRamEnt *e)
  * fetches (their buffers and reply payloads, s->buf_bytes) push the least
  * recently used extents out, so that RAM use stays within ram-size plus
  * metadata however much is being fetched.  Returns whether @room more
- * bytes (one more RAM-tier extent) now fit.
+ * bytes (one more RAM-tier extent) now fit.  The buffer of an extent it
+ * drops may be kept in *@spare (if not NULL) for the new one: a full RAM
+ * tier then turns over without mapping and unmapping (databuf.h).
  */
-static bool ram_shrink(BDRVVeloState *s, uint64_t room)
+static bool ram_shrink(BDRVVeloState *s, uint64_t room, uint8_t **spare)
 {
     bool fits;
 
@@ -80,7 +87,7 @@ static bool ram_shrink(BDRVVeloState *s, uint64_t room)
         if (fits || !s->ram_count) {
             return fits;
         }
-        ram_drop(s, QTAILQ_LAST(&s->ram_lru));
+        ram_drop(s, QTAILQ_LAST(&s->ram_lru), spare);
     }
 }
 
@@ -94,12 +101,15 @@ void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
     }
     e = velo_ram_lookup(s, idx);
     if (!e) {
-        if (!ram_shrink(s, s->extent_size)) {
+        uint8_t *spare = NULL;
+
+        if (!ram_shrink(s, s->extent_size, &spare)) {
+            velo_databuf_free(spare, s->extent_size);
             return;             /* fetches in flight use the whole budget */
         }
         e = g_new0(VeloRamEnt, 1);
         e->idx = idx;
-        e->data = velo_databuf_alloc(s->extent_size);
+        e->data = spare ? spare : velo_databuf_alloc(s->extent_size);
         g_hash_table_insert(s->ram, &e->idx, e);
         QTAILQ_INSERT_HEAD(&s->ram_lru, e, lru);
         s->ram_count++;
@@ -112,7 +122,7 @@ void velo_ram_forget(BDRVVeloState *s, uint64_t idx)
     VeloRamEnt *e = ram_find(s, idx);
 
     if (e) {
-        ram_drop(s, e);
+        ram_drop(s, e, NULL);
     }
 }
 
@@ -141,7 +151,7 @@ VeloBusy *velo_busy_new(BDRVVeloState *s, uint64_t first, uint64_t n,
         b->buf = velo_databuf_alloc(n * s->extent_size);
         b->s = s;
         s->buf_bytes += n * s->extent_size;
-        ram_shrink(s, 0);
+        ram_shrink(s, 0, NULL);
     }
     for (i = 0; i < n; i++) {
         uint64_t *key = g_new(uint64_t, 1);
@@ -347,7 +357,7 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
     }
     /* Counted against ram-size until it goes (when this function returns). */
     s->buf_bytes += plen;
-    ram_shrink(s, 0);
+    ram_shrink(s, 0, NULL);
     ret = velo_co_decode_read(s, off, len, buf, flags, payload, plen, start,
                               delivered, delivered_ns, errp);
     s->buf_bytes -= plen;
@@ -761,7 +771,7 @@ void velo_fetch_init(BDRVVeloState *s)
 void velo_fetch_cleanup(BDRVVeloState *s)
 {
     while (!QTAILQ_EMPTY(&s->ram_lru)) {
-        ram_drop(s, QTAILQ_FIRST(&s->ram_lru));
+        ram_drop(s, QTAILQ_FIRST(&s->ram_lru), NULL);
     }
     if (s->ram) {
         g_hash_table_destroy(s->ram);
