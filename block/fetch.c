@@ -190,42 +190,11 @@ void coroutine_fn velo_busy_finish(BDRVVeloState *s, VeloBusy *b)
 
 /* --- fetching ------------------------------------------------------------ */
 
-/*
- * The link, as the replies see it (after BBR): between the last reply that
- * arrived before a READ was sent and the READ's own reply, @bytes of
- * replies arrived in @interval ns (its own included).  While the link is
- * busy that is its rate; the estimate is the largest sample, decaying by
- * 1/1024 a sample so that it follows a link that slows down.  The shortest
- * fetch (@rtt ns from send to reply) is the round trip.
- */
-static void velo_link_sample(BDRVVeloState *s, uint64_t bytes,
-                             int64_t interval, int64_t rtt)
-{
-    uint64_t bps;
-
-    if (interval <= 0 || rtt <= 0) {
-        return;
-    }
-    bps = MIN((__uint128_t)bytes * NANOSECONDS_PER_SECOND / interval,
-              UINT64_MAX);
-    s->link_bps = MAX(bps, s->link_bps - s->link_bps / 1024);
-    if (!s->link_rtt_ns || rtt < s->link_rtt_ns) {
-        s->link_rtt_ns = rtt;
-    }
-    trace_velo_link_sample(s, bytes, interval, s->link_bps, s->link_rtt_ns);
-}
-
 uint64_t velo_spec_window(BDRVVeloState *s)
 {
-    uint64_t bdp;
-
-    if (s->stats.fetch_count < 8) {
-        return velo_wire_window(s, VELO_RA_INFLIGHT);   /* not known yet */
-    }
-    bdp = MIN((__uint128_t)s->link_bps * s->link_rtt_ns /
-              NANOSECONDS_PER_SECOND, VELO_SPEC_MAX / 4);
-    return MIN(MAX(velo_wire_window(s, 4 * bdp), VELO_SPEC_MIN),
-               VELO_SPEC_MAX);
+    return velo_link_spec_window(&s->link, s->stats.fetch_count,
+                                 s->stats.bytes_fetched,
+                                 s->stats.bytes_fetched_raw);
 }
 
 /*
@@ -313,8 +282,10 @@ bad:
     now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     ns = now - start;
     s->stats.bytes_fetched += plen;
-    velo_link_sample(s, s->stats.bytes_fetched - delivered,
-                     now - delivered_ns, ns);
+    velo_link_est_sample(&s->link, s->stats.bytes_fetched - delivered,
+                         now - delivered_ns, ns, now);
+    trace_velo_link_sample(s, s->stats.bytes_fetched - delivered,
+                           now - delivered_ns, s->link.bps, s->link.rtt_ns);
     s->link_delivered_ns = now;
     s->stats.fetch_ns_total += ns;
     s->stats.fetch_ns_max = MAX(s->stats.fetch_ns_max, (uint64_t)ns);
@@ -470,13 +441,8 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
 
 uint64_t velo_wire_window(BDRVVeloState *s, uint64_t raw_window)
 {
-    uint64_t wire = s->stats.bytes_fetched, raw = s->stats.bytes_fetched_raw;
-
-    if (wire < (1 << 20) || raw <= wire) {
-        return raw_window;
-    }
-    return MIN(4 * (__uint128_t)raw_window,
-               (__uint128_t)raw_window * raw / wire);
+    return velo_link_wire_window(raw_window, s->stats.bytes_fetched,
+                                 s->stats.bytes_fetched_raw);
 }
 
 static bool needs_fetch(BDRVVeloState *s, uint64_t idx)

@@ -25,6 +25,7 @@
 #include "atrest.h"
 #include "journal.h"
 #include "databuf.h"
+#include "linkest.h"
 
 /* Silence on a busy connection: send PING at the first, drop at the second. */
 #define VELO_STALL_PING_NS      (5 * NANOSECONDS_PER_SECOND)
@@ -32,10 +33,6 @@
 #define VELO_HANDSHAKE_NS       (10 * NANOSECONDS_PER_SECOND)
 #define VELO_FETCH_BATCH        (1u << 20)      /* bytes per READ, at most */
 #define VELO_RA_BATCH           (256u << 10)    /* bytes per readahead READ */
-#define VELO_RA_INFLIGHT        (1u << 20)      /* readahead bytes in flight
-                                                   until the link is known */
-#define VELO_SPEC_MIN           (256u << 10)    /* ... then (velo_spec_window) */
-#define VELO_SPEC_MAX           (8u << 20)
 
 /* A frame payload from the server (velo_payload_try_alloc): free with
  * velo_payload_free, or hold it in a g_autoptr(VeloPayload). */
@@ -308,9 +305,7 @@ typedef struct BDRVVeloState {
     uint64_t ra_end;            /* readahead issued up to here */
     uint64_t seq_bytes;         /* bytes read in the current sequential run */
     uint64_t ra_inflight;       /* readahead bytes being fetched */
-    uint64_t link_bps;          /* delivery rate seen (bytes/s), a slowly
-                                   decaying maximum: the link's rate */
-    int64_t link_rtt_ns;        /* shortest fetch seen: the round trip */
+    VeloLinkEst link;           /* rate and round trip, from the replies */
     int64_t link_delivered_ns;  /* when the last READ reply arrived */
     uint64_t fetches_started;
     uint32_t demand_fetches;    /* demand fetches in flight */
