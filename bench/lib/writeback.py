@@ -42,7 +42,8 @@ from benchutil import MiB, GiB, parse_rate
 
 DISK = 4 * GiB                  # the on-prem disk (blank qcow2)
 LOCAL_STEADY = 512 * MiB        # the preallocated local qcow2 (steady state)
-WB_RUNS = 5                     # qemu-img bench runs per configuration (median)
+WB_RUNS = 9                     # qemu-img bench runs per configuration (median;
+                                # runs of 60-300 ms swing by 2x on a shared VM)
 BENCH_COUNT = 4096              # x 64 KiB = 256 MiB per qemu-img bench run
 POOL_CHUNKS = 512               # distinct 64 KiB chunks of guest data
 POLL_S = 0.05                   # velo-drain poll interval while draining
