@@ -8,16 +8,6 @@
 
 #define NS_PER_S 1000000000ULL
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
-static uint64_t max_u64(uint64_t a, uint64_t b)
-{
-    return a > b ? a : b;
-}
-
 void velo_link_est_sample(VeloLinkEst *l, uint64_t bytes, int64_t interval_ns,
                           int64_t rtt_ns, int64_t now_ns)
 {
@@ -26,11 +16,9 @@ void velo_link_est_sample(VeloLinkEst *l, uint64_t bytes, int64_t interval_ns,
     if (interval_ns <= 0 || rtt_ns <= 0) {
         return;
     }
-    bps = (unsigned __int128)bytes * NS_PER_S / (uint64_t)interval_ns;
-    if (bps > UINT64_MAX) {
-        bps = UINT64_MAX;
-    }
-    l->bps = max_u64((uint64_t)bps, l->bps - l->bps / 1024);
+    bps = MIN((unsigned __int128)bytes * NS_PER_S / (uint64_t)interval_ns,
+              UINT64_MAX);
+    l->bps = MAX((uint64_t)bps, l->bps - l->bps / 1024);
     if (!l->rtt_ns || rtt_ns <= l->rtt_ns ||
         now_ns - l->rtt_at_ns > VELO_LINK_RTT_WINDOW_NS) {
         l->rtt_ns = rtt_ns;
@@ -46,11 +34,9 @@ uint64_t velo_link_wire_window(uint64_t raw_window, uint64_t wire,
     if (wire < (1 << 20) || raw <= wire) {
         return raw_window;
     }
-    w = (unsigned __int128)raw_window * raw / wire;
-    if (w > (unsigned __int128)raw_window * 4) {
-        w = (unsigned __int128)raw_window * 4;
-    }
-    return w > UINT64_MAX ? UINT64_MAX : (uint64_t)w;
+    w = MIN((unsigned __int128)raw_window * raw / wire,
+            (unsigned __int128)raw_window * 4);
+    return MIN(w, UINT64_MAX);
 }
 
 uint64_t velo_link_spec_window(const VeloLinkEst *l, uint64_t fetches,
@@ -61,9 +47,8 @@ uint64_t velo_link_spec_window(const VeloLinkEst *l, uint64_t fetches,
     if (fetches < VELO_LINK_MIN_SAMPLES || !l->bps || !l->rtt_ns) {
         return velo_link_wire_window(VELO_RA_INFLIGHT, wire, raw);
     }
-    bdp = (unsigned __int128)l->bps * (uint64_t)l->rtt_ns / NS_PER_S;
-    bdp = min_u64(bdp > UINT64_MAX ? UINT64_MAX : (uint64_t)bdp,
-                  VELO_SPEC_MAX / 4);
-    return min_u64(max_u64(velo_link_wire_window(4 * (uint64_t)bdp, wire, raw),
-                           VELO_SPEC_MIN), VELO_SPEC_MAX);
+    bdp = MIN((unsigned __int128)l->bps * (uint64_t)l->rtt_ns / NS_PER_S,
+              VELO_SPEC_MAX / 4);
+    return MIN(MAX(velo_link_wire_window(4 * (uint64_t)bdp, wire, raw),
+                   VELO_SPEC_MIN), VELO_SPEC_MAX);
 }

@@ -17,6 +17,7 @@
 #ifndef BLOCK_VELO_LINKEST_H
 #define BLOCK_VELO_LINKEST_H
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
