@@ -47,6 +47,16 @@ def zstd_frame(data: bytes) -> bytes:
                           stdout=subprocess.PIPE, check=True).stdout
 
 
+def map_all_data():
+    """A MAP_REPLY payload: the whole disk is data."""
+    return struct.pack('>IQQII', 1, 0, DISK_SIZE, 0, 0)
+
+
+def raw_chunk(off, length):
+    """A READ_REPLY payload of one RAW chunk of 0xee bytes at @off."""
+    return struct.pack('>QIHHI', off, length, 0, 0, length) + b'\xee' * length
+
+
 def hello_reply(version=1, features=0):
     return struct.pack('>HHIQQIIQ', version, 0, EXTENT, features, DISK_SIZE,
                        (4 << 20) + 4096, 16, 0) + b'\x42' * 16
@@ -128,8 +138,7 @@ class FakeServer:
                     c.sendall(frame(MAP_REPLY, handle,
                                     struct.pack('>IQQII', 1, 4096, 4096, 0, 0)))
                     continue
-                c.sendall(frame(MAP_REPLY, handle,
-                                struct.pack('>IQQII', 1, 0, DISK_SIZE, 0, 0)))
+                c.sendall(frame(MAP_REPLY, handle, map_all_data()))
                 continue
             if typ != READ:
                 continue
@@ -149,8 +158,7 @@ class FakeServer:
                 chunk = struct.pack('>QIHHI', off, length, 2, 0, len(z)) + z
                 c.sendall(frame(READ_REPLY, handle, chunk))
                 continue
-            chunk = struct.pack('>QIHHI', off + (512 if m == 'bad-chunk' else 0),
-                                length, 0, 0, length) + b'\xee' * length
+            chunk = raw_chunk(off + (512 if m == 'bad-chunk' else 0), length)
             if m == 'truncate':
                 data = frame(READ_REPLY, handle, chunk)
                 c.sendall(data[:len(data) // 2])
@@ -170,8 +178,7 @@ class FakeServer:
         while True:
             typ, handle, payload = self._read_frame(c)
             if typ == MAP:
-                c.sendall(frame(MAP_REPLY, handle,
-                                struct.pack('>IQQII', 1, 0, DISK_SIZE, 0, 0)))
+                c.sendall(frame(MAP_REPLY, handle, map_all_data()))
                 continue
             if typ == PROMOTE:
                 if handle in held:
@@ -185,6 +192,4 @@ class FakeServer:
             if conn == 1 and flags & READ_BACKGROUND:
                 held[handle] = off
                 continue
-            chunk = struct.pack('>QIHHI', off, length, 0, 0, length) + \
-                b'\xee' * length
-            c.sendall(frame(READ_REPLY, handle, chunk))
+            c.sendall(frame(READ_REPLY, handle, raw_chunk(off, length)))
