@@ -676,6 +676,17 @@ void coroutine_fn velo_co_promote(BDRVVeloState *s, uint64_t handle)
     }
 }
 
+/*
+ * Whether a READ with priority @prio goes with flag BACKGROUND on this
+ * connection: a guess the guest does not wait for yet, to a server that
+ * accepted PRIO (a reconnect may have found one that did not).
+ */
+static bool velo_read_background(BDRVVeloState *s, const VeloReadPrio *prio)
+{
+    return prio && prio->background && !prio->promoted &&
+           (s->features & VELO_F_PRIO);
+}
+
 int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
                                         const uint8_t *reqbuf, size_t req_len,
                                         uint8_t **payload, uint32_t *len,
@@ -684,6 +695,7 @@ int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
     VeloReq req = { .type = type, .co = qemu_coroutine_self() };
     QIOChannel *used = NULL;
     int64_t first_reset_ns = 0;
+    const uint8_t *send;
     uint8_t rb[16];
     int ret;
 
@@ -711,17 +723,15 @@ int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
             prio->handle = req.handle;
         }
         trace_velo_request(s, velo_msg_name(type), req.handle);
+        send = reqbuf;
         if (type == VELO_MSG_READ && req_len == sizeof(rb) &&
-            (!(s->features & VELO_F_PRIO) || (prio && prio->promoted))) {
-            /*
-             * A reconnect may have found a server without PRIO, or resends
-             * a READ that was promoted on the old connection.
-             */
+            velo_read_background(s, prio)) {
+            /* Decided at each send: a reconnect may change the answer. */
             memcpy(rb, reqbuf, sizeof(rb));
-            velo_put32(rb + 12, velo_get32(rb + 12) & ~VELO_READ_BACKGROUND);
-            reqbuf = rb;
+            velo_read_req_add_flags(rb, VELO_READ_BACKGROUND);
+            send = rb;
         }
-        ret = velo_co_send(s, type, req.handle, reqbuf, req_len, &used,
+        ret = velo_co_send(s, type, req.handle, send, req_len, &used,
                            &local_err);
         if (ret < 0 && !req.done && used) {
             /* The reader will notice the broken socket; wait for its drop. */

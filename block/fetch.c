@@ -282,10 +282,12 @@ bad:
     now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     ns = now - start;
     s->stats.bytes_fetched += plen;
-    velo_link_est_sample(&s->link, s->stats.bytes_fetched - delivered,
-                         now - delivered_ns, ns, now);
-    trace_velo_link_sample(s, s->stats.bytes_fetched - delivered,
-                           now - delivered_ns, s->link.bps, s->link.rtt_ns);
+    if (velo_link_est_sample(&s->link, s->stats.bytes_fetched - delivered,
+                             now - delivered_ns, ns, now)) {
+        trace_velo_link_sample(s, s->stats.bytes_fetched - delivered,
+                               now - delivered_ns, s->link.bps,
+                               s->link.rtt_ns);
+    }
     s->link_delivered_ns = now;
     s->stats.fetch_ns_total += ns;
     s->stats.fetch_ns_max = MAX(s->stats.fetch_ns_max, (uint64_t)ns);
@@ -336,17 +338,14 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
 }
 
 /*
- * Fetch [off, off+len) from the server into @buf; a @background fetch (a
- * guess) lets the server send every other reply first.
+ * Fetch [off, off+len) from the server into @buf; a guess (@prio) lets the
+ * server send every other reply first.
  */
 int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
                                      uint64_t len, uint8_t *buf,
-                                     bool background, VeloReadPrio *prio,
-                                     Error **errp)
+                                     VeloReadPrio *prio, Error **errp)
 {
-    uint32_t flags = background && (s->features & VELO_F_PRIO) ?
-                     VELO_READ_BACKGROUND : 0;
-    int ret = velo_co_fetch_once(s, off, len, buf, flags, prio, errp);
+    int ret = velo_co_fetch_once(s, off, len, buf, 0, prio, errp);
 
     if (ret > 0) {
         /*
@@ -383,8 +382,8 @@ static void coroutine_fn velo_fetch_entry(void *opaque)
         b->ret = velo_co_tier_get(s, first, n, b->buf);
     }
     if (b->ret < 0) {
-        b->ret = velo_co_fetch_range(s, off, end - off, b->buf,
-                                     b->readahead || b->profile, &b->prio,
+        b->prio.background = b->readahead || b->profile;
+        b->ret = velo_co_fetch_range(s, off, end - off, b->buf, &b->prio,
                                      &err);
     }
     if (b->readahead) {
@@ -568,7 +567,7 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
         if (b) {
             if (!b->done) {
                 b->refcnt++;
-                if ((b->readahead || b->profile) && !b->prio.promoted) {
+                if (b->prio.background && !b->prio.promoted) {
                     /*
                      * A guess the guest now waits for: no longer last.  If
                      * it is not on the wire now (reconnecting), its resend

@@ -8,13 +8,13 @@
 
 #define NS_PER_S 1000000000ULL
 
-void velo_link_est_sample(VeloLinkEst *l, uint64_t bytes, int64_t interval_ns,
+bool velo_link_est_sample(VeloLinkEst *l, uint64_t bytes, int64_t interval_ns,
                           int64_t rtt_ns, int64_t now_ns)
 {
     unsigned __int128 bps;
 
     if (interval_ns <= 0 || rtt_ns <= 0) {
-        return;
+        return false;
     }
     bps = MIN((unsigned __int128)bytes * NS_PER_S / (uint64_t)interval_ns,
               UINT64_MAX);
@@ -24,6 +24,7 @@ void velo_link_est_sample(VeloLinkEst *l, uint64_t bytes, int64_t interval_ns,
         l->rtt_ns = rtt_ns;
         l->rtt_at_ns = now_ns;
     }
+    return true;
 }
 
 uint64_t velo_link_wire_window(uint64_t raw_window, uint64_t wire,

@@ -37,9 +37,9 @@ typedef struct VeloLinkEst {
 /*
  * One reply: @bytes delivered in @interval_ns, the fetch took @rtt_ns, at
  * time @now_ns (any monotonic clock).  Samples with a non-positive
- * interval or round trip are ignored.
+ * interval or round trip are ignored: returns whether it was taken.
  */
-void velo_link_est_sample(VeloLinkEst *l, uint64_t bytes, int64_t interval_ns,
+bool velo_link_est_sample(VeloLinkEst *l, uint64_t bytes, int64_t interval_ns,
                           int64_t rtt_ns, int64_t now_ns);
 
 /*

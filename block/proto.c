@@ -281,6 +281,11 @@ size_t velo_read_req_encode(uint8_t *buf, const VeloRange *r)
     return range_encode(buf, r, true);
 }
 
+void velo_read_req_add_flags(uint8_t *buf, uint32_t flags)
+{
+    velo_put32(buf + 12, velo_get32(buf + 12) | flags);
+}
+
 bool velo_map_req_decode(const uint8_t *p, size_t len, uint64_t disk_size,
                          VeloRange *r, const char **why)
 {

@@ -246,6 +246,9 @@ bool velo_error_decode(const uint8_t *p, size_t len, char **msg,
 size_t velo_map_req_encode(uint8_t *buf, const VeloRange *r);
 size_t velo_read_req_encode(uint8_t *buf, const VeloRange *r);
 
+/* Set READ @flags in the READ request encoded at @buf. */
+void velo_read_req_add_flags(uint8_t *buf, uint32_t flags);
+
 /* Decode a MAP request and check it lies within @disk_size. */
 bool velo_map_req_decode(const uint8_t *p, size_t len, uint64_t disk_size,
                          VeloRange *r, const char **why);

@@ -64,14 +64,18 @@ typedef struct VeloReq {
 } VeloReq;
 
 /*
- * A READ that may be BACKGROUND (velo_co_request_handle): its handle while
- * in flight (0 otherwise), and whether the client has since asked for it
- * first (PROMOTE).  A promoted READ resent after a reconnect goes without
- * flag BACKGROUND; one resent before its PROMOTE keeps it (handle is then
- * the new one, so a PROMOTE still finds it).
+ * A READ's priority (velo_co_request_handle): whether it is a guess
+ * (readahead, profile replay), its handle while in flight (0 otherwise),
+ * and whether the client has since asked for it first (PROMOTE).  Each
+ * send of the READ, resends after a reconnect included, carries flag
+ * BACKGROUND exactly when it is a guess, not yet promoted, and the server
+ * accepted feature PRIO (velo_read_background, conn.c, decides that and
+ * nothing else does).  A READ resent before its PROMOTE has the new handle
+ * here, so a PROMOTE still finds it.
  */
 typedef struct VeloReadPrio {
     uint64_t handle;
+    bool background;
     bool promoted;
 } VeloReadPrio;
 
@@ -379,9 +383,10 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
 
 /*
  * velo_co_request, keeping in @prio->handle the handle the request was last
- * sent with (for velo_co_promote).  A READ is sent without flag BACKGROUND
- * when the server lacks feature PRIO or @prio->promoted.  Once it returns
- * the handle is stale: the caller clears it.
+ * sent with (for velo_co_promote).  A READ (@req encoded without flag
+ * BACKGROUND) goes with it on each send while @prio says so (see
+ * VeloReadPrio).  Once it returns the handle is stale: the caller clears
+ * it.
  */
 int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
                                         const uint8_t *req, size_t req_len,
@@ -556,15 +561,14 @@ void velo_ram_update(BDRVVeloState *s, uint64_t idx, const uint8_t *data);
 void velo_ram_forget(BDRVVeloState *s, uint64_t idx);
 
 /*
- * Fetch [@off, @off + @len) from the server.  A @background fetch (readahead,
- * profile replay) is sent with READ flag BACKGROUND when the server accepted
- * feature PRIO, so its reply goes after the others; its READ's handle is
- * kept in @prio (if not NULL) while it is in flight, for velo_co_promote.
+ * Fetch [@off, @off + @len) from the server.  With @prio (may be NULL) its
+ * READ's priority: a guess (@prio->background) goes with READ flag
+ * BACKGROUND unless promoted, so its reply goes after the others, and its
+ * handle is kept there while in flight, for velo_co_promote.
  */
 int coroutine_fn velo_co_fetch_range(BDRVVeloState *s, uint64_t off,
                                      uint64_t len, uint8_t *buf,
-                                     bool background, VeloReadPrio *prio,
-                                     Error **errp);
+                                     VeloReadPrio *prio, Error **errp);
 
 /* map.c: load the allocation map from the server (all UNKNOWN extents). */
 int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp);

@@ -106,7 +106,7 @@ int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
             continue;
         }
         ret = velo_co_fetch_range(s, idx << s->map->extent_shift, len, buf,
-                                  false, NULL, &err);
+                                  NULL, &err);
         if (ret < 0) {
             error_report_err(err);
         }

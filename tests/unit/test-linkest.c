@@ -65,13 +65,13 @@ static void test_hostile(void)
 {
     VeloLinkEst l = { 0 };
 
-    velo_link_est_sample(&l, 1000, 0, 50 * MS, 0);
-    velo_link_est_sample(&l, 1000, -5, 50 * MS, 0);
-    velo_link_est_sample(&l, 1000, 50 * MS, 0, 0);
-    velo_link_est_sample(&l, 1000, 50 * MS, -1, 0);
+    g_assert_false(velo_link_est_sample(&l, 1000, 0, 50 * MS, 0));
+    g_assert_false(velo_link_est_sample(&l, 1000, -5, 50 * MS, 0));
+    g_assert_false(velo_link_est_sample(&l, 1000, 50 * MS, 0, 0));
+    g_assert_false(velo_link_est_sample(&l, 1000, 50 * MS, -1, 0));
     g_assert_cmpuint(l.bps, ==, 0);
     g_assert_cmpint(l.rtt_ns, ==, 0);
-    velo_link_est_sample(&l, UINT64_MAX, 1, 1, 0);
+    g_assert_true(velo_link_est_sample(&l, UINT64_MAX, 1, 1, 0));
     g_assert_cmpuint(l.bps, ==, UINT64_MAX);
     g_assert_cmpuint(velo_link_spec_window(&l, 100, 0, 0), ==,
                      VELO_SPEC_MAX);

@@ -199,7 +199,15 @@ static void test_read_req(void)
     velo_read_req_encode(buf, &r);
     g_assert_true(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
     g_assert_cmpuint(out.flags, ==, VELO_READ_NO_REF | VELO_READ_BACKGROUND);
-    r.flags = 0x80;
+    /* Added to an encoded request: the range and the other flags stay. */
+    r.offset = 131072; r.length = 65536; r.flags = VELO_READ_NO_REF;
+    velo_read_req_encode(buf, &r);
+    velo_read_req_add_flags(buf, VELO_READ_BACKGROUND);
+    g_assert_true(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
+    g_assert_cmpuint(out.offset, ==, 131072);
+    g_assert_cmpuint(out.length, ==, 65536);
+    g_assert_cmpuint(out.flags, ==, VELO_READ_NO_REF | VELO_READ_BACKGROUND);
+    r.offset = 0; r.flags = 0x80;
     velo_read_req_encode(buf, &r);
     g_assert_false(velo_read_req_decode(buf, 16, disk, 65536, 1 << 20, &out, &why));
     g_assert_nonnull(strstr(why, "flags"));
