@@ -178,6 +178,7 @@ static void coroutine_fn velo_co_drain_send_writes(BDRVVeloState *s,
     unsigned i;
 
     for (i = a; i < b; i++) {
+        s->jrn->session_sent = true;
         velo_co_req_send(s, &d[i].req, VELO_MSG_WRITE, d[i].frame,
                          d[i].frame_len);
         s->jrn->wire_drained += d[i].frame_len;
@@ -344,16 +345,44 @@ static void coroutine_fn velo_drain_pass(void *opaque)
     GList *l;
     int ret = 0;
 
+    if (!j->claimed) {
+        /* Opened read-only, reopened read-write: claim before sending. */
+        ret = velo_co_journal_claim(s);
+        if (ret < 0) {
+            error_setg_errno(&err, -ret, "cannot write journal node '%s'",
+                             bdrv_get_node_name(j->child->bs));
+            goto out;
+        }
+    }
+    epoch = j->sb.epoch;
     if (!j->origin_known) {
         uint64_t oepoch;
         ret = velo_co_origin_state(s, &j->origin_durable, &oepoch, &err);
-        if (ret == 0 && oepoch > j->sb.epoch) {
+        /*
+         * Epochs are chosen by the writers: one that opened an old journal
+         * and one that took the disk over may both have picked this one.
+         * Before this session sent a WRITE, the origin showing it means
+         * another writer has used it.
+         */
+        if (ret == 0 && (oepoch > j->sb.epoch ||
+                         (oepoch == j->sb.epoch && !j->session_sent))) {
             error_setg(&err, "the origin has seen writer epoch %" PRIu64
-                       ", newer than this journal's %" PRIu64 ": the disk "
-                       "was taken over elsewhere; draining stops",
+                       " from another writer (this journal's is %" PRIu64
+                       "): the disk was taken over elsewhere; draining stops",
                        oepoch, j->sb.epoch);
             j->fenced = true;
             ret = -ESTALE;
+        }
+        if (ret == 0 && !j->session_sent &&
+            j->origin_durable >= j->reserved_seq) {
+            error_setg(&err, "the origin has applied writes up to seq %"
+                       PRIu64 ", beyond this journal's last record (%"
+                       PRIu64 "): the journal lost records (a power cut "
+                       "before they were flushed?) or another writer used "
+                       "the disk; draining stops", j->origin_durable,
+                       j->reserved_seq - 1);
+            j->fenced = true;
+            ret = -EILSEQ;
         }
         if (ret == 0 && j->ents.head &&
             j->origin_durable + 1 < ((VeloJEnt *)j->ents.head->data)->seq) {
@@ -390,6 +419,22 @@ static void coroutine_fn velo_drain_pass(void *opaque)
     first_seq = d[0].e->seq;
     j->send_from = d[n - 1].e->seq + 1;
     velo_drain_kick(s);         /* the next pass may start reading */
+
+    /*
+     * Durable here before the origin gets them: else a power cut could take
+     * records that the origin has made durable out of the journal, and the
+     * next session would give their seqs to new writes, which the origin
+     * would take for resends (DUPLICATE) and drop.
+     */
+    if (d[n - 1].e->seq > j->flushed_seq) {
+        ret = bdrv_co_flush(j->child->bs);
+        if (ret < 0) {
+            error_setg_errno(&err, -ret, "cannot flush journal node '%s'",
+                             bdrv_get_node_name(j->child->bs));
+            goto out;
+        }
+        j->flushed_seq = MAX(j->flushed_seq, d[n - 1].e->seq);
+    }
 
     /*
      * Read back, store and compress the records a slice at a time, each

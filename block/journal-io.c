@@ -26,6 +26,7 @@
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/error-report.h"
 #include "qemu/memalign.h"
 #include "block/block_int.h"
 #include "velo-int.h"
@@ -36,21 +37,37 @@ int64_t velo_jrec_now_ns(void)
     return qemu_clock_get_ns(QEMU_CLOCK_HOST);
 }
 
-/* Write the superblock from j->sb (next generation, the other slot). */
+/*
+ * Write the superblock from j->sb, with a newer generation, into the slot
+ * that does not hold the last copy known to be durable (the slot is the
+ * generation's parity, so a generation may be skipped): a power cut in
+ * the middle of this write, or before a flush, leaves that copy.  Saves
+ * without a flush only change what is safe to find older after a power
+ * cut (cache_seq, the resync cursor); the head and the epoch move with a
+ * flush.
+ */
 static int coroutine_fn velo_co_jsb_save(BDRVVeloState *s, bool flush)
 {
     VeloJournal *j = s->jrn;
     uint8_t *buf = qemu_blockalign(j->child->bs, VELO_JSB_SLOT);
+    unsigned slot;
     int ret;
 
     qemu_co_mutex_lock(&j->sb_lock);
     j->sb.gen++;
+    if ((j->sb.gen & 1) == j->sb_durable_slot) {
+        j->sb.gen++;
+    }
+    slot = j->sb.gen & 1;
     memset(buf, 0, VELO_JSB_SLOT);
     velo_jsb_encode(buf, &j->sb);
-    ret = bdrv_co_pwrite(j->child, (j->sb.gen & 1) * VELO_JSB_SLOT,
-                         VELO_JSB_SLOT, buf, 0);
+    ret = bdrv_co_pwrite(j->child, slot * VELO_JSB_SLOT, VELO_JSB_SLOT, buf,
+                         0);
     if (ret == 0 && flush) {
         ret = bdrv_co_flush(j->child->bs);
+        if (ret == 0) {
+            j->sb_durable_slot = slot;
+        }
     }
     qemu_co_mutex_unlock(&j->sb_lock);
     qemu_vfree(buf);
@@ -60,6 +77,26 @@ static int coroutine_fn velo_co_jsb_save(BDRVVeloState *s, bool flush)
 int coroutine_fn velo_co_journal_save_sb(BDRVVeloState *s)
 {
     return velo_co_jsb_save(s, false);
+}
+
+int coroutine_fn velo_co_journal_claim(BDRVVeloState *s)
+{
+    VeloJournal *j = s->jrn;
+    int ret = 0;
+
+    qemu_co_mutex_lock(&j->claim_lock);
+    if (!j->claimed) {
+        j->sb.epoch++;
+        ret = velo_co_jsb_save(s, true);
+        if (ret < 0) {
+            j->sb.epoch--;
+        } else {
+            j->claimed = true;
+            trace_velo_journal_claim(s, j->sb.epoch);
+        }
+    }
+    qemu_co_mutex_unlock(&j->claim_lock);
+    return ret;
 }
 
 /* Track a live record (appended or found by the scan). */
@@ -152,7 +189,7 @@ int coroutine_fn velo_co_journal_load(BDRVVeloState *s, bool writable,
     uint8_t *buf = qemu_blockalign(jbs, 2 * VELO_JSB_SLOT);
     int64_t len = bdrv_getlength(jbs);
     const char *why = NULL;
-    int ret, i;
+    int ret, i, slot;
 
     if (len < 0) {
         error_setg_errno(errp, -len, "velo: cannot get the size of journal "
@@ -166,7 +203,9 @@ int coroutine_fn velo_co_journal_load(BDRVVeloState *s, bool writable,
                          bdrv_get_node_name(jbs));
         goto out;
     }
-    if (velo_jsb_pick(buf, buf + VELO_JSB_SLOT, &j->sb, &why) < 0) {
+    slot = velo_jsb_pick(buf, buf + VELO_JSB_SLOT, &j->sb, &why);
+    j->sb_durable_slot = slot < 0 ? 1 : slot;
+    if (slot < 0) {
         for (i = 0; i < 2 * VELO_JSB_SLOT && !buf[i]; i++) {
             /* all zeros: a new journal */
         }
@@ -227,9 +266,24 @@ int coroutine_fn velo_co_journal_load(BDRVVeloState *s, bool writable,
         .tail = j->sb.head_off,
     };
     ret = velo_co_journal_scan(s);
+    if (ret == 0 && writable && !j->formatted && origin_seq != UINT64_MAX &&
+        origin_epoch > j->sb.epoch) {
+        /*
+         * Another writer has used the disk since this journal's last
+         * session: fenced before anything goes out (WRITEs, segments).  The
+         * drain's first pass would find it too (velo_drain_pass).
+         */
+        j->fenced = true;
+        j->last_error = g_strdup_printf("the origin has seen writer epoch %"
+                                        PRIu64 ", newer than this journal's "
+                                        "%" PRIu64 ": the disk was taken "
+                                        "over elsewhere; draining stops",
+                                        origin_epoch, j->sb.epoch);
+        warn_report("velo: journal node '%s': %s", bdrv_get_node_name(jbs),
+                    j->last_error);
+    }
     if (ret == 0 && writable) {
-        j->sb.epoch++;
-        ret = velo_co_jsb_save(s, true);
+        ret = velo_co_journal_claim(s);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "velo: cannot write journal node "
                              "'%s'", bdrv_get_node_name(jbs));
@@ -359,6 +413,16 @@ static int coroutine_fn velo_co_journal_append_iov(BDRVVeloState *s,
 
     if (j->failed) {
         return -EIO;
+    }
+    if (!j->claimed) {
+        /* Opened read-only, reopened read-write: claim before appending. */
+        ret = velo_co_journal_claim(s);
+        if (ret < 0) {
+            error_report("velo: cannot write the superblock of journal node "
+                         "'%s': %s", bdrv_get_node_name(j->child->bs),
+                         strerror(-ret));
+            return ret;
+        }
     }
     /* Throttle: no room until the drain frees some. */
     if (!velo_journal_fits(j, size)) {

@@ -227,8 +227,8 @@ void velo_jseg_tick(BDRVVeloState *s)
     VeloJEnt *oldest;
 
     if (!s->jseg.store || !s->jrn || s->jseg.running || s->drained ||
-        s->closing) {
-        return;
+        s->closing || s->jrn->fenced) {
+        return;                 /* fenced: its records are no one's now */
     }
     oldest = velo_jseg_oldest(s, &pending);
     if (!oldest && (!s->jseg.segs->len ||

@@ -125,7 +125,11 @@ typedef struct VeloJEnt {
 typedef struct VeloJournal {
     BdrvChild *child;
     VeloJournalSb sb;           /* as last written (head, epoch, cache_seq) */
-    CoMutex sb_lock;            /* Protects writing the superblock. */
+    CoMutex sb_lock;            /* Protects writing the superblock and
+                                   sb_durable_slot. */
+    unsigned sb_durable_slot;   /* the slot of the newest copy known to be
+                                   durable (or found at open): no save
+                                   overwrites it */
     VeloJRing ring;
     GQueue ents;                /* VeloJEnt *, oldest first: journaled */
     GQueue pending;             /* VeloJEnt *, appends in flight, by seq */
@@ -139,6 +143,10 @@ typedef struct VeloJournal {
     CoQueue space_wait;         /* appenders waiting for room (throttled) */
     bool failed;                /* an append failed: no more writes */
     bool formatted;             /* the node was empty: a new journal */
+    bool claimed;               /* this session bumped the epoch (the node
+                                   was writable at open, or has appended or
+                                   drained since a read-only open) */
+    CoMutex claim_lock;         /* Protects claiming (bump once). */
     GQueue rec_pool;            /* VeloJRecBuf *, freed record buffers,
                                    oldest first (the node's AioContext) */
     uint64_t rec_pool_bytes;    /* their sizes, at most VELO_JREC_POOL_BYTES */
@@ -158,8 +166,12 @@ typedef struct VeloJournal {
     CoQueue turn_wait;          /* passes waiting for their turn */
     uint64_t send_from;         /* the next pass takes records from here */
     bool fenced;                /* the origin saw a newer epoch: stopped */
+    bool session_sent;          /* a WRITE with this session's epoch went
+                                   out: the origin may show it since */
     bool origin_known;          /* origin's durable seq checked this session */
     uint64_t origin_durable;    /* what its last FLUSH_REPLY said */
+    uint64_t flushed_seq;       /* records up to here were flushed in the
+                                   journal before the drain sent them */
     char *last_error;           /* why the last pass failed */
     int64_t retry_ns;           /* no pass before this (after a failure) */
 
@@ -731,6 +743,17 @@ int coroutine_fn velo_co_journal_advance(BDRVVeloState *s, uint64_t upto);
 
 /* Write the superblock (j->sb) as it is now, without a flush. */
 int coroutine_fn velo_co_journal_save_sb(BDRVVeloState *s);
+
+/*
+ * Make this session the disk's writer, once: bump the epoch and write the
+ * superblock durably, before the session's first append or WRITE.  Done
+ * at a writable open; a node opened read-only and reopened read-write
+ * does it at its first write-back write or drain pass.  Without it, that
+ * session's records would carry the epoch of the one before, and a stale
+ * record of that one left past a hole in the ring would be taken for the
+ * next of this one.
+ */
+int coroutine_fn velo_co_journal_claim(BDRVVeloState *s);
 
 /* Guest flush in write-back: journal, then cache file, then cache_seq. */
 int coroutine_fn velo_co_journal_flush(BDRVVeloState *s);

@@ -565,6 +565,44 @@ again:
 }
 
 /*
+ * Before a write the journal will not hold (cloud-persist): every record
+ * must be in the cache file, and the journal must say so durably
+ * (sb.cache_seq), or the replay after a crash or reopen would write an
+ * older record over the new data.  Cache jobs still running finish first;
+ * journal-resident extents go to the cache file; then the cache file is
+ * flushed and cache_seq written and flushed.  Costs I/O only on the first
+ * write after leaving write-back.  Called with write_lock held exclusively.
+ */
+static int coroutine_fn velo_co_journal_settle(BDRVVeloState *s)
+{
+    VeloJournal *j = s->jrn;
+    int ret = 0;
+
+    while (s->wb_jobs) {
+        qemu_co_queue_wait(&s->wb_wait, NULL);
+    }
+    if (s->wb_error) {
+        return s->wb_error;
+    }
+    if (g_hash_table_size(s->jres)) {
+        ret = velo_co_jres_store_all(s);
+    }
+    if (ret == 0 && j->cache_done_seq > j->sb.cache_seq) {
+        ret = velo_co_journal_flush(s);
+        if (ret == 0) {
+            ret = bdrv_co_flush(j->child->bs);
+        }
+        if (ret < 0) {
+            error_report("velo: cannot note in journal node '%s' that the "
+                         "cache file holds its records: %s; the write is "
+                         "refused, so that no replay overwrites it",
+                         bdrv_get_node_name(j->child->bs), strerror(-ret));
+        }
+    }
+    return ret;
+}
+
+/*
  * Write @qiov (or zeros if NULL) at [offset, offset+bytes).  In write-back
  * the journal gets the write in records of at most VELO_JREC_MAX_DATA
  * bytes (waiting for room while it is full); the write completes when they
@@ -585,8 +623,8 @@ static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
     }
     if (s->write_mode != VELO_WRITE_MODE_WRITE_BACK) {
         qemu_co_rwlock_wrlock(&s->write_lock);
-        if (s->jrn && g_hash_table_size(s->jres)) {
-            ret = velo_co_jres_store_all(s);
+        if (s->jrn) {
+            ret = velo_co_journal_settle(s);
         }
         if (s->jrn && ret == 0) {
             /* Isolated: the origin will need these extents on resync. */
@@ -596,7 +634,8 @@ static int coroutine_fn velo_co_write(BDRVVeloState *s, int64_t offset,
             ret = velo_co_write_cache(s, offset, bytes, qiov);
         }
         if (ret == 0 && (flags & BDRV_REQ_FUA)) {
-            ret = velo_cache_flush(s);
+            /* With the journal: its superblock's resync mark, too. */
+            ret = s->jrn ? velo_co_journal_flush(s) : velo_cache_flush(s);
         }
         qemu_co_rwlock_unlock(&s->write_lock);
         return ret;

@@ -48,6 +48,7 @@ int velo_journal_open_child(BlockDriverState *bs, QDict *options,
     s->jrn = g_new0(VeloJournal, 1);
     s->jrn->child = child;
     qemu_co_mutex_init(&s->jrn->sb_lock);
+    qemu_co_mutex_init(&s->jrn->claim_lock);
     qemu_co_queue_init(&s->jrn->space_wait);
     qemu_co_queue_init(&s->jrn->append_wait);
     qemu_co_queue_init(&s->jrn->turn_wait);
