@@ -287,12 +287,16 @@ static gint velo_segkey_cmp(gconstpointer a, gconstpointer b)
 }
 
 /*
- * Append the records of segment @buf (@len bytes) from seq *@next on, in
- * order, to the journal.  Returns 0 when the segment ended cleanly, 1 at a
- * damaged record (stop recovering), or -errno.
+ * Append the records of segment @buf (@len bytes) from seq *@next on, and
+ * before @limit, in order, to the journal.  Epochs must not go down from
+ * *@epoch (the last applied record's): an older writer's records after a
+ * newer one's are not the disk's history.  Returns 0 when the segment
+ * ended cleanly or reached @limit, 1 at a damaged record, a hole or an
+ * older epoch (stop recovering), or -errno.
  */
 static int coroutine_fn velo_co_jseg_apply(BDRVVeloState *s, uint8_t *buf,
-                                           size_t len, uint64_t *next,
+                                           size_t len, uint64_t limit,
+                                           uint64_t *next, uint64_t *epoch,
                                            uint64_t *n)
 {
     size_t pos = 0;
@@ -317,9 +321,13 @@ static int coroutine_fn velo_co_jseg_apply(BDRVVeloState *s, uint8_t *buf,
             pos += size;
             continue;           /* the origin has it already */
         }
-        if (r.seq > *next) {
-            return 1;           /* a hole */
+        if (r.seq >= limit) {
+            return 0;           /* a newer writer's segment takes over */
         }
+        if (r.seq > *next || r.epoch < *epoch) {
+            return 1;           /* a hole, or an older writer's record */
+        }
+        *epoch = r.epoch;
         qemu_iovec_init_buf(&qiov, buf + pos + VELO_JREC_HDR_SIZE, r.length);
         ret = velo_co_journal_append(s, r.type, r.offset, r.length,
                                      r.type == VELO_JREC_WRITE ? &qiov : NULL,
@@ -340,7 +348,7 @@ int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, bool apply,
     VeloJournal *j = s->jrn;
     g_autoptr(GArray) keys = g_array_new(false, true, sizeof(VeloSegKey));
     VeloObjJob job = { .op = 3 };
-    uint64_t next = j->next_seq, n = 0;
+    uint64_t next = j->next_seq, n = 0, epoch = 0;
     size_t prefix_len = strlen(s->jseg.prefix) + 4;
     unsigned i;
     int ret = 0;
@@ -376,16 +384,36 @@ int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, bool apply,
     g_array_sort(keys, velo_segkey_cmp);
     g_array_sort(s->jseg.segs, velo_seg_last_cmp);
 
-    for (i = 0; i < keys->len && ret == 0; i++) {
-        VeloSegKey *k = &g_array_index(keys, VeloSegKey, i);
-        VeloObjJob get = { .op = 1, .key = k->key, .len = k->size };
+    /*
+     * Seq by seq from @next, the records of the newest epoch's segment that
+     * holds it, up to where a segment of a newer epoch starts: writers that
+     * overlap (a host whose disk was taken over kept uploading) never get
+     * their records mixed.
+     */
+    while (ret == 0) {
+        VeloSegKey *k = NULL;
+        VeloObjJob get = { .op = 1 };
+        uint64_t limit = UINT64_MAX, before = next;
 
-        if (k->first > next) {
+        for (i = 0; i < keys->len; i++) {
+            VeloSegKey *c = &g_array_index(keys, VeloSegKey, i);
+            if (c->first <= next && c->last >= next &&
+                (!k || c->epoch > k->epoch)) {
+                k = c;
+            }
+        }
+        if (!k) {
             break;              /* a hole: the rest is not consistent */
         }
-        if (k->last < next) {
-            continue;           /* covered by a newer epoch's segment */
+        for (i = 0; i < keys->len; i++) {
+            VeloSegKey *c = &g_array_index(keys, VeloSegKey, i);
+            if (c->epoch > k->epoch && c->first > next &&
+                c->first <= k->last) {
+                limit = MIN(limit, c->first);
+            }
         }
+        get.key = k->key;
+        get.len = k->size;
         get.buf = qemu_try_blockalign(j->child->bs, k->size);
         if (!get.buf) {
             ret = -ENOMEM;
@@ -399,10 +427,11 @@ int coroutine_fn velo_co_jseg_recover(BDRVVeloState *s, bool apply,
             qemu_vfree(get.buf);
             break;
         }
-        ret = velo_co_jseg_apply(s, get.buf, k->size, &next, &n);
+        ret = velo_co_jseg_apply(s, get.buf, k->size, limit, &next, &epoch,
+                                 &n);
         qemu_vfree(get.buf);
-        if (ret == 1) {
-            ret = 0;
+        if (ret == 1 || (ret == 0 && next == before)) {
+            ret = 0;            /* damaged, or short of what its name says */
             break;
         }
     }
