@@ -37,6 +37,7 @@
 #include "block/aio-wait.h"
 #include "block/block_int.h"
 #include "sysemu/block-backend.h"
+#include <zstd.h>
 #include "export-int.h"
 #include "tls.h"
 #include "trace/trace-block_velo.h"
@@ -50,7 +51,54 @@ typedef struct VeloReq {
     uint64_t charge;                    /* counted in c->inflight_bytes */
     bool background;                    /* a BACKGROUND READ, not promoted:
                                            in c->bg_reqs */
+    bool io;                            /* counted in c->nb_io */
 } VeloReq;
+
+/*
+ * Request coroutines of every client of the process, and the readers that
+ * wait for one of VELO_EXP_MAX_REQS_ALL slots (VeloClient *, oldest
+ * first, each with slot_wait set).  Clients run in several AioContexts:
+ * velo_exp_slots_lock protects the three.
+ */
+static QemuMutex velo_exp_slots_lock;
+static unsigned velo_exp_reqs_all;
+static GQueue velo_exp_slot_waiters = G_QUEUE_INIT;
+
+static void __attribute__((__constructor__)) velo_exp_slots_init(void)
+{
+    qemu_mutex_init(&velo_exp_slots_lock);
+}
+
+/* True if the process has no slot: @c is queued, its reader must yield. */
+static bool velo_client_slot_wait(VeloClient *c)
+{
+    bool wait;
+
+    qemu_mutex_lock(&velo_exp_slots_lock);
+    wait = velo_exp_reqs_all >= VELO_EXP_MAX_REQS_ALL;
+    if (wait) {
+        c->slot_wait = true;
+        c->parked = VELO_PARK_GLOBAL;
+        g_queue_push_tail(&velo_exp_slot_waiters, c);
+    }
+    qemu_mutex_unlock(&velo_exp_slots_lock);
+    return wait;
+}
+
+/* Take @c out of the slot queue; true if it was there. */
+static bool velo_client_slot_unqueue(VeloClient *c)
+{
+    bool was;
+
+    qemu_mutex_lock(&velo_exp_slots_lock);
+    was = c->slot_wait;
+    if (was) {
+        c->slot_wait = false;
+        g_queue_remove(&velo_exp_slot_waiters, c);
+    }
+    qemu_mutex_unlock(&velo_exp_slots_lock);
+    return was;
+}
 
 /* --- socket I/O ------------------------------------------------------ */
 
@@ -62,7 +110,9 @@ void velo_client_close(VeloClient *c)
     c->closing = true;
     qio_channel_shutdown(c->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
     if (c->exp &&
-        (c->parked == VELO_PARK_SLOT || c->parked == VELO_PARK_QUIESCE)) {
+        (c->parked == VELO_PARK_SLOT || c->parked == VELO_PARK_QUIESCE ||
+         (c->parked == VELO_PARK_GLOBAL && velo_client_slot_unqueue(c)))) {
+        /* (A reader the slot queue let go is woken already.) */
         c->parked = VELO_PARK_NONE;
         aio_co_schedule(c->exp->common.ctx, c->reader);
     }
@@ -258,6 +308,7 @@ static void coroutine_fn velo_co_map(VeloClient *c, VeloReq *req)
         }
         off += pnum;
     }
+    velo_client_req_io_end(c, &req->io);    /* the reply may wait */
     buf = g_malloc(4 + (size_t)e->len * VELO_MAP_ENTRY_SIZE);
     velo_co_send(c, VELO_MSG_MAP_REPLY, req->handle, VELO_OK, buf,
                  velo_map_reply_encode(buf, (VeloMapEntry *)e->data, e->len));
@@ -302,6 +353,7 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
         return;
     }
     ret = blk_co_pread(blk, req->r.offset, len, data, 0);
+    velo_client_req_io_end(c, &req->io);    /* the reply may wait */
     if (ret < 0) {
         velo_co_error(c, req->handle, VELO_E_IO, "read at %" PRIu64 ": %s",
                       req->r.offset, strerror(-ret));
@@ -351,14 +403,33 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
     qemu_vfree(data);
 }
 
-void velo_client_req_start(VeloClient *c, uint64_t charge)
+void velo_client_req_start(VeloClient *c, uint64_t charge, bool *io)
 {
     c->nb_requests++;
+    c->nb_io++;
+    *io = true;
     c->inflight_bytes += charge;
+    qemu_mutex_lock(&velo_exp_slots_lock);
+    velo_exp_reqs_all++;
+    qemu_mutex_unlock(&velo_exp_slots_lock);
 }
 
-void velo_client_req_done(VeloClient *c, uint64_t charge)
+void velo_client_req_io_end(VeloClient *c, bool *io)
 {
+    if (*io) {
+        *io = false;
+        c->nb_io--;
+        if (c->exp->quiescing && c->nb_io == 0) {
+            aio_wait_kick();
+        }
+    }
+}
+
+void velo_client_req_done(VeloClient *c, uint64_t charge, bool *io)
+{
+    VeloClient *next;
+
+    velo_client_req_io_end(c, io);
     c->nb_requests--;
     c->inflight_bytes -= charge;
     if (c->parked == VELO_PARK_SLOT ||
@@ -366,8 +437,17 @@ void velo_client_req_done(VeloClient *c, uint64_t charge)
         c->parked = VELO_PARK_NONE;
         aio_co_wake(c->reader);
     }
-    if (c->exp->quiescing && c->nb_requests == 0) {
-        aio_wait_kick();
+    /* A slot of the process is free: to the reader that waited longest. */
+    qemu_mutex_lock(&velo_exp_slots_lock);
+    velo_exp_reqs_all--;
+    next = velo_exp_reqs_all < VELO_EXP_MAX_REQS_ALL ?
+           g_queue_pop_head(&velo_exp_slot_waiters) : NULL;
+    if (next) {
+        next->slot_wait = false;
+    }
+    qemu_mutex_unlock(&velo_exp_slots_lock);
+    if (next) {
+        aio_co_wake(next->reader);
     }
 }
 
@@ -385,7 +465,7 @@ static void coroutine_fn velo_req_co(void *opaque)
         g_hash_table_lookup(c->bg_reqs, &req->handle) == req) {
         g_hash_table_remove(c->bg_reqs, &req->handle);
     }
-    velo_client_req_done(c, req->charge);
+    velo_client_req_done(c, req->charge, &req->io);
 }
 
 /* Decode a MAP or READ (payload @p) and start a coroutine for it. */
@@ -419,6 +499,13 @@ static void coroutine_fn velo_co_start_request(VeloClient *c, VeloHdr *h,
                       "READ flag BACKGROUND without feature PRIO");
         return;
     }
+    if ((r.flags & VELO_READ_BACKGROUND) &&
+        g_hash_table_contains(c->bg_reqs, &h->handle)) {
+        /* PROMOTE names READs by handle: it must be unique. */
+        velo_co_error(c, h->handle, VELO_E_INVAL, "BACKGROUND READ with "
+                      "handle %" PRIu64 ", already in flight", h->handle);
+        return;
+    }
     trace_velo_export_request(c, velo_msg_name(h->type), h->handle,
                               r.offset, r.length);
 
@@ -439,7 +526,7 @@ static void coroutine_fn velo_co_start_request(VeloClient *c, VeloHdr *h,
     if (req->background) {
         g_hash_table_insert(c->bg_reqs, &req->handle, req);
     }
-    velo_client_req_start(c, req->charge);
+    velo_client_req_start(c, req->charge, &req->io);
     aio_co_enter(exp->common.ctx, qemu_coroutine_create(velo_req_co, req));
 }
 
@@ -658,12 +745,23 @@ static const char *coroutine_fn velo_co_serve(VeloClient *c)
         VeloHdr h = { 0 };
         int ret;
 
-        /* Backpressure: read nothing more while the client is at its limit. */
-        while (!c->closing &&
-               (c->nb_requests >= VELO_EXP_MAX_INFLIGHT ||
-                (c->nb_requests && c->inflight_bytes >= VELO_EXP_BUF_BUDGET))) {
-            c->parked = VELO_PARK_SLOT;
-            qemu_coroutine_yield();
+        /*
+         * Backpressure: read nothing more while the client is at its
+         * limit, or the process at its (VELO_EXP_MAX_REQS_ALL).
+         */
+        for (;;) {
+            if (!c->closing &&
+                (c->nb_requests >= VELO_EXP_MAX_INFLIGHT ||
+                 (c->nb_requests &&
+                  c->inflight_bytes >= VELO_EXP_BUF_BUDGET))) {
+                c->parked = VELO_PARK_SLOT;
+                qemu_coroutine_yield();
+            } else if (!c->closing && velo_client_slot_wait(c)) {
+                qemu_coroutine_yield();
+                c->parked = VELO_PARK_NONE;
+            } else {
+                break;
+            }
         }
 
         ret = velo_co_read(c, hdr, sizeof(hdr));
@@ -787,6 +885,17 @@ static void coroutine_fn velo_client_co(void *opaque)
 
     velo_client_close(c);
     while (c->nb_requests) {
+        if (c->write_yielding) {
+            /*
+             * A reply blocked on a client that reads nothing: the shutdown
+             * does not wake it on every socket type (AF_UNIX), so do; it
+             * runs once we yield, and sees c->closing.
+             */
+            Coroutine *co = c->write_yielding;
+
+            c->write_yielding = NULL;
+            aio_co_wake(co);
+        }
         c->parked = VELO_PARK_EXIT;
         qemu_coroutine_yield();
     }
@@ -811,6 +920,7 @@ static void coroutine_fn velo_client_co(void *opaque)
     }
     object_unref(OBJECT(c->sioc));
     g_hash_table_destroy(c->bg_reqs);
+    ZSTD_freeDCtx(c->dctx);
     g_free(c);
 
     l->nconns--;

@@ -41,6 +41,12 @@
                                            replies, so they can't starve */
 #define VELO_EXP_BUSY_SLACK         16  /* extra connections told BUSY */
 #define VELO_EXP_MAP_MAX_CALLS      65536       /* block-status calls per MAP */
+/*
+ * Request coroutines of all clients of the process together.  Each has a
+ * stack of two mappings, and the kernel allows 65530 by default
+ * (vm.max_map_count): beyond it QEMU aborts.  Readers wait for a slot.
+ */
+#define VELO_EXP_MAX_REQS_ALL       8192
 
 typedef struct VeloClient VeloClient;
 typedef struct VeloListener VeloListener;
@@ -106,6 +112,8 @@ typedef enum VeloPark {
     VELO_PARK_SLOT,                     /* waits for a request to finish */
     VELO_PARK_QUIESCE,                  /* waits for drained_end */
     VELO_PARK_EXIT,                     /* waits for nb_requests == 0 */
+    VELO_PARK_GLOBAL,                   /* waits for a slot of the process
+                                           (VELO_EXP_MAX_REQS_ALL) */
 } VeloPark;
 
 /*
@@ -128,7 +136,14 @@ struct VeloClient {
     Coroutine *write_yielding;          /* writer in qio_channel_yield() */
     VeloPark parked;
     unsigned nb_requests;               /* request coroutines alive */
+    unsigned nb_io;                     /* ... that may still touch the
+                                           node (a drain waits for these,
+                                           not for replies being sent) */
     uint64_t inflight_bytes;            /* their reply buffer charge */
+    bool slot_wait;                     /* in the process's queue of readers
+                                           waiting for a slot; protected by
+                                           its lock (export-conn.c) */
+    struct ZSTD_DCtx_s *dctx;           /* for WRITE chunks, or NULL */
     /*
      * Sending frames on ioc, one whole frame at a time: the sender owns
      * send_busy; the others wait, replies to BACKGROUND READs in send_bg,
@@ -180,11 +195,15 @@ velo_co_error(VeloClient *c, uint64_t handle, VeloStatus status,
               const char *fmt, ...);
 
 /*
- * Count a request coroutine of @c that holds @charge bytes of buffers,
- * and the end of it (wakes the reader and a drain that waits).
+ * Count a request coroutine of @c that holds @charge bytes of buffers
+ * (sets *@io: it may touch the node), the end of its I/O on the node
+ * (velo_client_req_io_end, at most once does anything), and its end
+ * (ends its I/O too; wakes the reader, a drain that waits, and a reader
+ * that waits for a slot of the process).
  */
-void velo_client_req_start(VeloClient *c, uint64_t charge);
-void velo_client_req_done(VeloClient *c, uint64_t charge);
+void velo_client_req_start(VeloClient *c, uint64_t charge, bool *io);
+void velo_client_req_io_end(VeloClient *c, bool *io);
+void velo_client_req_done(VeloClient *c, uint64_t charge, bool *io);
 
 /* --- export-write.c: journal writes (feature WRITE) -------------------- */
 

@@ -160,6 +160,7 @@ typedef struct VeloWriteReq {
     uint8_t *buf;                       /* the data, decoded (owned) */
     bool all_zero;
     uint64_t charge;                    /* counted in c->inflight_bytes */
+    bool io;                            /* counted in c->nb_io */
     CoQueue turn;                       /* it waits here for its turn */
 } VeloWriteReq;
 
@@ -201,6 +202,9 @@ static bool velo_write_decode(VeloClient *c, const VeloWrite *w,
     VeloRange r = { .offset = w->offset, .length = w->length };
     uint64_t next = r.offset;
     size_t pos = VELO_WRITE_HDR_SIZE;
+    /* One ZSTD chunk per extent at most: each costs a decompression. */
+    uint64_t zmax = (w->offset + w->length - 1) / c->exp->extent_size -
+                    w->offset / c->exp->extent_size + 1;
     VeloChunk ch;
     int ret;
 
@@ -220,8 +224,19 @@ static bool velo_write_decode(VeloClient *c, const VeloWrite *w,
             *all_zero = false;
             break;
         case VELO_ENC_ZSTD:
-            got = ZSTD_decompress(dst, ch.length, ch.payload,
-                                  ch.payload_length);
+            if (zmax-- == 0) {
+                *why = "more ZSTD chunks than extents in the range";
+                return false;
+            }
+            if (!c->dctx) {
+                c->dctx = ZSTD_createDCtx();
+                if (!c->dctx) {
+                    *why = "out of memory for decompression";
+                    return false;
+                }
+            }
+            got = ZSTD_decompressDCtx(c->dctx, dst, ch.length, ch.payload,
+                                      ch.payload_length);
             if (ZSTD_isError(got) || got != ch.length) {
                 *why = "ZSTD chunk does not decompress to its length";
                 return false;
@@ -279,6 +294,7 @@ static void coroutine_fn velo_write_co(void *opaque)
         exp->next_seq = seq;
     }
     velo_write_wake(exp, ret < 0 && ret != -ECANCELED);
+    velo_client_req_io_end(c, &wr->io);     /* the reply may wait */
     qemu_vfree(buf);
     trace_velo_export_write(c, seq, wr->w.offset, wr->w.length, ret);
 
@@ -294,7 +310,7 @@ static void coroutine_fn velo_write_co(void *opaque)
         velo_co_error(c, wr->handle, ret == -ECANCELED ? VELO_E_SEQ : VELO_E_IO,
                       "WRITE seq %" PRIu64 " failed: %s", seq, why);
     }
-    velo_client_req_done(c, wr->charge);
+    velo_client_req_done(c, wr->charge, &wr->io);
 }
 
 void coroutine_fn velo_co_write_start(VeloClient *c, VeloHdr *h,
@@ -310,7 +326,12 @@ void coroutine_fn velo_co_write_start(VeloClient *c, VeloHdr *h,
 
     if (!velo_write_req_decode(p, h->length, exp->disk_size,
                                VELO_EXP_MAX_PAYLOAD, &w, &why)) {
-        velo_co_error(c, h->handle, VELO_E_INVAL, "%s", why);
+        /* RANGE if it would be fine on an endless disk, as for READ. */
+        const char *why2;
+        bool range = velo_write_req_decode(p, h->length, UINT64_MAX,
+                                           VELO_EXP_MAX_PAYLOAD, &w, &why2);
+        velo_co_error(c, h->handle, range ? VELO_E_RANGE : VELO_E_INVAL,
+                      "%s", why);
         return;
     }
     if (w.epoch < exp->epoch) {
@@ -360,7 +381,7 @@ void coroutine_fn velo_co_write_start(VeloClient *c, VeloHdr *h,
         .c = c, .handle = h->handle, .w = w, .buf = buf,
         .all_zero = all_zero, .charge = MAX(h->length, w.length),
     };
-    velo_client_req_start(c, wr->charge);
+    velo_client_req_start(c, wr->charge, &wr->io);
     aio_co_enter(exp->common.ctx, qemu_coroutine_create(velo_write_co, wr));
 }
 
@@ -370,6 +391,7 @@ typedef struct VeloFlushReq {
     VeloClient *c;
     uint64_t handle;
     uint64_t epoch;
+    bool io;                            /* counted in c->nb_io */
 } VeloFlushReq;
 
 static void coroutine_fn velo_flush_co(void *opaque)
@@ -386,7 +408,7 @@ static void coroutine_fn velo_flush_co(void *opaque)
         velo_co_error(c, fr->handle, VELO_E_STALE, "FLUSH from epoch %"
                       PRIu64 ", but epoch %" PRIu64 " has taken over this "
                       "disk", fr->epoch, exp->epoch);
-        velo_client_req_done(c, 0);
+        velo_client_req_done(c, 0, &fr->io);
         return;
     }
     /* Everything accepted so far must be applied first. */
@@ -399,6 +421,7 @@ static void coroutine_fn velo_flush_co(void *opaque)
     if (ret == 0) {
         ret = velo_co_wst_save(exp, epoch, upto);
     }
+    velo_client_req_io_end(c, &fr->io);     /* the reply may wait */
     trace_velo_export_flush(c, upto, epoch, ret);
     if (ret < 0) {
         velo_co_error(c, fr->handle, VELO_E_IO, "FLUSH failed: %s",
@@ -413,7 +436,7 @@ static void coroutine_fn velo_flush_co(void *opaque)
         velo_co_send(c, VELO_MSG_FLUSH_REPLY, fr->handle, VELO_OK, rep,
                      sizeof(rep));
     }
-    velo_client_req_done(c, 0);
+    velo_client_req_done(c, 0, &fr->io);
 }
 
 void coroutine_fn velo_co_flush_start(VeloClient *c, VeloHdr *h,
@@ -429,6 +452,6 @@ void coroutine_fn velo_co_flush_start(VeloClient *c, VeloHdr *h,
     }
     fr = g_new(VeloFlushReq, 1);
     *fr = (VeloFlushReq) { .c = c, .handle = h->handle, .epoch = epoch };
-    velo_client_req_start(c, 0);
+    velo_client_req_start(c, 0, &fr->io);
     aio_co_enter(c->exp->common.ctx, qemu_coroutine_create(velo_flush_co, fr));
 }

@@ -207,14 +207,18 @@ static void velo_exp_drained_end(void *opaque)
     }
 }
 
-/* Drained once no request coroutine is left (they also hold no I/O). */
+/*
+ * Drained once no request may still touch the node.  Replies waiting to
+ * be sent don't count: a client that reads nothing must not hold up a
+ * drain (blockdev-reopen, a job, shutdown) of the whole daemon.
+ */
 static bool velo_exp_drained_poll(void *opaque)
 {
     VeloExport *exp = opaque;
     VeloClient *c;
 
     QLIST_FOREACH(c, &exp->clients, next) {
-        if (c->nb_requests) {
+        if (c->nb_io) {
             return true;
         }
     }
