@@ -10,7 +10,10 @@
  *
  * Reads of plaintext records verify the entry's CRC over the whole record
  * (crash and tear detection, as in plain mode); encrypted records are
- * checked by GCM instead, which catches tears and tampering alike.  A
+ * checked by GCM instead, which catches tears and tampering alike, and the
+ * entry holds the first 4 bytes of the record's tag, so an older record of
+ * the same extent put back in its slot does not pass either (unless its
+ * entry is put back too: the index has no MAC).  A
  * record that fails is reported as -EILSEQ, and cache.c turns that into a
  * refetch (clean) or an error (dirty).
  *
@@ -65,7 +68,9 @@ uint8_t *velo_cache_rec_build(BDRVVeloState *s, uint64_t idx,
     }
     velo_cache_rec_encode(rec, &r);
     *size = VELO_REC_HDR_SIZE + r.stored_len;
-    *crc = velo_cache_crc(rec, *size);
+    /* Encrypted: the entry names the record by its tag (see the top). */
+    *crc = (r.flags & VELO_REC_GCM) ? ldl_be_p(r.tag) :
+           velo_cache_crc(rec, *size);
     return rec;
 }
 
@@ -89,10 +94,17 @@ int coroutine_fn velo_cache_rec_read(BDRVVeloState *s, uint64_t idx,
     if (!velo_cache_rec_decode(rec, &s->chdr, len, &r, &why)) {
         goto out;
     }
-    /* GCM authenticates the payload; the CRC is for plaintext records. */
-    if (!(r.flags & VELO_REC_GCM) &&
+    /*
+     * GCM authenticates the payload; the entry must name this very record
+     * (its tag), or an older record of the extent put back in its slot
+     * would pass.  (Entries written before the tag was used hold the
+     * record's CRC.)  Plaintext records: the CRC.
+     */
+    if ((r.flags & VELO_REC_GCM) ? ldl_be_p(r.tag) != crc &&
+        velo_cache_crc(rec, VELO_REC_HDR_SIZE + r.stored_len) != crc :
         velo_cache_crc(rec, VELO_REC_HDR_SIZE + r.stored_len) != crc) {
-        why = "CRC mismatch";
+        why = (r.flags & VELO_REC_GCM) ? "not the record its index entry "
+              "names (an older one?)" : "CRC mismatch";
         goto out;
     }
     if (r.flags & VELO_REC_GCM) {

@@ -136,8 +136,10 @@ static void seal_encode(BDRVVeloState *s, uint32_t epoch, uint8_t *buf)
 /*
  * Rollback check: the seal file beside the cache file records the epoch of
  * the last open.  A cache file behind it (or an encrypted one whose seal is
- * gone) was rolled back: its clean extents are dropped (refetched), and if
- * it holds pinned writes they may be stale, so the open fails.
+ * gone) was rolled back: its clean extents are dropped (refetched) and it
+ * gets a new key (the nonces of the epochs it lost must not come again),
+ * and if it holds pinned writes they may be stale, so the open fails.  A
+ * seal file that is there but not sound (size, MAC) fails the open too.
  */
 static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
 {
@@ -148,11 +150,12 @@ static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
     gsize len;
     uint64_t i, dirty = s->map->count[VELO_EXT_DIRTY];
 
-    if (g_file_get_contents(path, &got, &len, NULL) &&
-        len == VELO_SEAL_SIZE) {
-        sealed = ldl_be_p(got + 4);
-        seal_encode(s, sealed, want);
-        if (memcmp(want, got, VELO_SEAL_SIZE)) {
+    if (g_file_get_contents(path, &got, &len, NULL)) {
+        if (len == VELO_SEAL_SIZE) {
+            sealed = ldl_be_p(got + 4);
+            seal_encode(s, sealed, want);
+        }
+        if (len != VELO_SEAL_SIZE || memcmp(want, got, VELO_SEAL_SIZE)) {
             error_setg(errp, "seal file '%s' of cache file '%s' is corrupt or "
                        "from another key; remove both files to start over",
                        path, s->cache_path);
@@ -194,6 +197,20 @@ static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
             return ret;
         }
     }
+    /*
+     * The epochs after this file's may have sealed records already (its
+     * seal is gone or behind): their nonces would come again under this
+     * key.  A new salt makes a new key; nothing encrypted is left to read.
+     */
+    qemu_guest_getrandom_nofail(s->chdr.salt, sizeof(s->chdr.salt));
+    velo_atrest_clear(&s->atrest);
+    if (!velo_atrest_derive(s->secret, s->secret_len, s->chdr.salt,
+                            s->chdr.disk_id, &s->atrest)) {
+        error_setg(errp, "cannot derive a new key for rolled back cache file "
+                   "'%s'", s->cache_path);
+        return -EIO;
+    }
+    memcpy(s->chdr.key_id, s->atrest.key_id, sizeof(s->chdr.key_id));
     s->chdr.epoch = MAX(s->chdr.epoch, sealed);
     return 0;
 }
@@ -588,6 +605,7 @@ int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
             /* A clean copy that doesn't check out is a miss: refetch it. */
             s->stats.corrupt_entries++;
             velo_extmap_set(s->map, idx, VELO_EXT_DATA);
+            s->crc[idx] = 0;
             velo_cache_put_entry(s, idx, VELO_EXT_DATA, 0);
             return -EAGAIN;
         }
@@ -599,6 +617,7 @@ int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
              */
             s->stats.corrupt_entries++;
             velo_extmap_set(s->map, idx, VELO_EXT_DATA);
+            s->crc[idx] = 0;
             velo_cache_put_entry(s, idx, VELO_EXT_DATA, 0);
             return -EAGAIN;
         }
@@ -654,12 +673,14 @@ int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
     return ret;
 }
 
-int coroutine_fn velo_cache_drop_clean(BDRVVeloState *s, uint64_t idx)
+int coroutine_fn velo_cache_drop_clean(BDRVVeloState *s, uint64_t idx,
+                                       uint32_t tier_crc)
 {
     int ret;
 
     velo_extmap_set(s->map, idx, VELO_EXT_DATA);
-    ret = velo_cache_put_entry(s, idx, VELO_EXT_DATA, 0);
+    s->crc[idx] = tier_crc;
+    ret = velo_cache_put_entry(s, idx, VELO_EXT_DATA, tier_crc);
     if (ret == 0) {
         /* Give the space back; a node that can't discard keeps it. */
         bdrv_co_pdiscard(s->cache_child,

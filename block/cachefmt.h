@@ -18,12 +18,16 @@
  * and the index entry's CRC covers record header plus payload.  With GCM
  * the payload is AES-GCM ciphertext whose AAD (velo_cache_rec_aad()) binds
  * the disk id, the extent index, both lengths, the flags and the key id, so
- * a record moved to another slot or shortened fails.
+ * a record moved to another slot or shortened fails; the entry's CRC field
+ * then holds the first 4 bytes of the record's tag instead, which names
+ * that very record (an older one of the same extent fails).
  *
  * Index entry: state (1 byte), reserved (1), check (2), data CRC-32C (4).
  * check = low 16 bits of CRC-32C over (extent index, state, data CRC), so a
  * torn or stray entry, or one copied from another extent, is rejected.  An
- * all-zero entry is a valid UNKNOWN.
+ * all-zero entry is a valid UNKNOWN.  A DATA entry's CRC, when not 0, is
+ * that of the extent's content as put in the object store when the cache
+ * evicted it (tier.c trusts the object only if it matches).
  *
  * Crash rules kept by cache.c: extent data is written before the index entry
  * that vouches for it; a CACHED extent is first re-marked DIRTY before guest

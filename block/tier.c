@@ -61,6 +61,8 @@ typedef struct VeloTierJob {
     uint64_t idx;
     uint32_t len;               /* plaintext bytes */
     uint8_t *plain;             /* len bytes: in (put) or out (get) */
+    uint32_t want_crc;          /* get: the CRC-32C its content must have
+                                   (the cache entry's, from the eviction) */
     char *key;
     GError *err;
     int ret;
@@ -163,7 +165,8 @@ static int velo_tier_get_worker(void *opaque)
         return 0;
     }
     if (velo_cache_crc(j->plain, j->len) == velo_get32(obj + 28)) {
-        j->ret = 0;
+        /* Sound, but is it the content that was evicted, or older? */
+        j->ret = velo_get32(obj + 28) == j->want_crc ? 0 : -ESTALE;
     }
     return 0;
 }
@@ -190,6 +193,13 @@ bool velo_tier_has(BDRVVeloState *s, uint64_t idx)
     return s->tier.in_store && test_bit(idx, s->tier.in_store);
 }
 
+void velo_tier_forget(BDRVVeloState *s, uint64_t idx)
+{
+    if (s->tier.in_store) {
+        clear_bit(idx, s->tier.in_store);   /* the next eviction puts it */
+    }
+}
+
 int coroutine_fn velo_co_tier_get(BDRVVeloState *s, uint64_t first,
                                   uint64_t n, uint8_t *buf)
 {
@@ -199,6 +209,7 @@ int coroutine_fn velo_co_tier_get(BDRVVeloState *s, uint64_t first,
         VeloTierJob j = {
             .idx = first + i, .plain = buf + i * s->extent_size,
             .len = velo_extmap_extent_len(s->map, first + i),
+            .want_crc = s->crc[first + i],
         };
         if (velo_co_tier_run(s, velo_tier_get_worker, &j) < 0) {
             trace_velo_tier_miss(s, first + i, j.ret);
@@ -255,8 +266,9 @@ static void coroutine_fn velo_tier_evict_co(void *opaque)
 
     while (velo_tier_clean(s) > target && !s->drained && !s->closing) {
         uint64_t idx = velo_tier_victim(s), gen;
-        uint32_t crc;
+        uint32_t crc, tier_crc;
         bool raced = false;
+        VeloBusy *b;
         int ret = 0;
 
         if (idx == UINT64_MAX) {
@@ -264,13 +276,14 @@ static void coroutine_fn velo_tier_evict_co(void *opaque)
         }
         crc = s->crc[idx];
         gen = s->write_gen;
-        if (s->jseg.store && !velo_tier_has(s, idx)) {
+        tier_crc = 0;
+        if (s->jseg.store) {
             VeloTierJob j = {
                 .idx = idx, .plain = buf,
                 .len = velo_extmap_extent_len(s->map, idx),
             };
             ret = velo_cache_read(s, idx, buf, &raced);
-            if (ret == 0 && !raced) {
+            if (ret == 0 && !raced && !velo_tier_has(s, idx)) {
                 ret = velo_co_tier_run(s, velo_tier_put_worker, &j);
                 if (ret < 0) {
                     s->tier.put_errors++;
@@ -279,16 +292,27 @@ static void coroutine_fn velo_tier_evict_co(void *opaque)
                 set_bit(idx, s->tier.in_store);
                 s->tier.bytes_put += j.len;
             }
+            if (ret == 0 && !raced) {
+                tier_crc = velo_cache_crc(buf, j.len);
+            }
         }
         if (ret < 0 || raced || s->write_gen != gen || s->crc[idx] != crc ||
             velo_extmap_get(s->map, idx) != VELO_EXT_CACHED ||
             g_hash_table_contains(s->busy, &idx)) {
             continue;           /* changed meanwhile: look again later */
         }
-        if (velo_cache_drop_clean(s, idx) == 0) {
+        /*
+         * Busy while its entry and slot go (both yield): a guest write of
+         * the extent waits, or the discard could punch out its data and
+         * the entry write land after the writer's.
+         */
+        b = velo_busy_new(s, idx, 1, false);
+        b->ret = velo_cache_drop_clean(s, idx, tier_crc);
+        if (b->ret == 0) {
             s->tier.evictions++;
             trace_velo_tier_evict(s, idx, velo_tier_has(s, idx));
         }
+        velo_busy_finish(s, b);
     }
     qemu_vfree(buf);
     s->tier.running = false;
@@ -348,10 +372,14 @@ int velo_tier_open(BDRVVeloState *s, Error **errp)
         uint64_t idx;
         if (sscanf(o->key + plen, "%20" SCNu64, &idx) == 1 &&
             idx < s->map->n_extents) {
-            VeloExtState st = velo_extmap_get(s->map, idx);
-            /* Pinned extents never come from the store. */
-            if (st == VELO_EXT_DATA || st == VELO_EXT_UNKNOWN ||
-                st == VELO_EXT_CACHED) {
+            /*
+             * Only an extent this cache file evicted, with the CRC of what
+             * it put (a get checks it): an object of an extent written
+             * since, or one the cache file knows nothing of (another host,
+             * a new cache file), may be old, and the origin is right.
+             */
+            if (velo_extmap_get(s->map, idx) == VELO_EXT_DATA &&
+                s->crc[idx]) {
                 set_bit(idx, s->tier.in_store);
             }
         }

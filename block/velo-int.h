@@ -476,8 +476,15 @@ int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
 int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
                                         const uint8_t *buf);
 
-/* Drop clean extent @idx from the cache file (entry first, then the slot). */
-int coroutine_fn velo_cache_drop_clean(BDRVVeloState *s, uint64_t idx);
+/*
+ * Drop clean extent @idx from the cache file (entry first, then the slot).
+ * @tier_crc: the CRC-32C of its content, put in the object store (0:
+ * not), kept in its entry (state DATA): an object is trusted only if its
+ * content has that CRC, so a stale one (the extent was written since) is
+ * a miss.  The caller holds the extent busy.
+ */
+int coroutine_fn velo_cache_drop_clean(BDRVVeloState *s, uint64_t idx,
+                                       uint32_t tier_crc);
 
 /* Store a guest-written extent, pinned (DIRTY), in crash-safe order. */
 int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
@@ -820,6 +827,9 @@ void velo_tier_close(BDRVVeloState *s);
 
 /* Whether extent @idx is in the object store (fetch it from there). */
 bool velo_tier_has(BDRVVeloState *s, uint64_t idx);
+
+/* Extent @idx is being written: its object in the store is old now. */
+void velo_tier_forget(BDRVVeloState *s, uint64_t idx);
 
 /* Read extents [@first, +@n) from the store into @buf; -errno: a miss. */
 int coroutine_fn velo_co_tier_get(BDRVVeloState *s, uint64_t first,

@@ -290,6 +290,12 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
     s->want_features = (qemu_opt_get_bool(opts, "compress", true) ?
                         VELO_F_ZSTD : 0) | VELO_F_WRITE | VELO_F_PRIO;
     str = qemu_opt_get(opts, "dedup-store");
+    if (str && qemu_opt_get(opts, "key-secret")) {
+        error_setg(errp, "velo: dedup-store keeps extents unencrypted in a "
+                   "directory that the host's disks share, so it can't go "
+                   "with key-secret (encryption at rest): drop one of them");
+        goto out;
+    }
     if (str) {
         const char *why;
 

@@ -146,6 +146,7 @@ int coroutine_fn velo_co_write_cache(BDRVVeloState *s, int64_t offset,
         }
         if (ret == 0) {
             velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
+            velo_tier_forget(s, idx);
             velo_jres_drop(s, idx);
             velo_ram_put(s, idx, buf);
         }
@@ -396,6 +397,7 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
         velo_jres_drop(s, idx);
         g_hash_table_insert(s->jres, key, e);
         velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
+        velo_tier_forget(s, idx);
         velo_ram_forget(s, idx);
         s->write_gen++;
     }
@@ -447,6 +449,7 @@ static void coroutine_fn velo_wb_job_co(void *opaque)
         }
         if (ret == 0) {
             velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
+            velo_tier_forget(s, idx);
             velo_jres_drop(s, idx);
             velo_ram_update(s, idx, buf);
         }
