@@ -133,6 +133,15 @@ static void seal_encode(BDRVVeloState *s, uint32_t epoch, uint8_t *buf)
     velo_atrest_mac(&s->atrest, msg, sizeof(msg), buf + 8);
 }
 
+/* The MAC of the header as s->chdr holds it (its first bytes). */
+static void velo_cache_hdr_mac(BDRVVeloState *s, uint8_t mac[16])
+{
+    g_autofree uint8_t *buf = g_malloc(VELO_CACHE_HDR_SIZE);
+
+    velo_cache_hdr_encode(buf, &s->chdr);
+    velo_atrest_mac(&s->atrest, buf, VELO_CACHE_HDR_MACED, mac);
+}
+
 /*
  * Rollback check: the seal file beside the cache file records the epoch of
  * the last open.  A cache file behind it (or an encrypted one whose seal is
@@ -262,6 +271,18 @@ static int velo_cache_atrest_open(BDRVVeloState *s, bool fresh,
                    s->cache_path);
         return -EACCES;
     }
+    if (!fresh && s->chdr.epoch) {
+        /* Else its epoch could be raised to the seal's after a rollback. */
+        uint8_t mac[16];
+
+        velo_cache_hdr_mac(s, mac);
+        if (memcmp(mac, s->chdr.mac, sizeof(mac))) {
+            error_setg(errp, "the header of cache file '%s' fails its MAC: "
+                       "it was tampered with or damaged; remove it (and its "
+                       "seal file) to start over", s->cache_path);
+            return -EACCES;
+        }
+    }
     ret = fresh ? 0 : velo_cache_check_seal(s, errp);
     if (ret < 0) {
         return ret;
@@ -273,6 +294,7 @@ static int velo_cache_atrest_open(BDRVVeloState *s, bool fresh,
     }
     s->chdr.epoch++;
     s->nonce_ctr = 0;
+    velo_cache_hdr_mac(s, s->chdr.mac);
     hdr = qemu_blockalign(NULL, VELO_CACHE_HDR_SIZE);
     velo_cache_hdr_encode(hdr, &s->chdr);
     ret = bdrv_pwrite(s->cache_child, 0, VELO_CACHE_HDR_SIZE, hdr, 0);

@@ -244,6 +244,7 @@ void velo_cache_hdr_encode(uint8_t *buf, const VeloCacheHdr *h)
     memcpy(buf + 1104, h->salt, 32);
     memcpy(buf + 1136, h->key_id, 8);
     velo_put32(buf + 1144, h->epoch);
+    memcpy(buf + VELO_CACHE_HDR_MACED, h->mac, 16);
     velo_put32(buf + VELO_CACHE_HDR_SIZE - 4,
           velo_cache_crc(buf, VELO_CACHE_HDR_SIZE - 4));
 }
@@ -279,6 +280,7 @@ bool velo_cache_hdr_decode(const uint8_t *buf, VeloCacheHdr *h,
     memcpy(h->salt, buf + 1104, 32);
     memcpy(h->key_id, buf + 1136, 8);
     h->epoch = velo_get32(buf + 1144);
+    memcpy(h->mac, buf + VELO_CACHE_HDR_MACED, 16);
     if (h->flags & ~VELO_CACHE_F_KNOWN ||
         ((h->flags & (VELO_CACHE_F_GCM | VELO_CACHE_F_ZSTD)) &&
          !(h->flags & VELO_CACHE_F_RECORDS))) {

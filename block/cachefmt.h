@@ -79,6 +79,10 @@ typedef struct VeloCacheHdr {
     uint8_t salt[32];                   /* GCM: HKDF salt of this file */
     uint8_t key_id[8];                  /* GCM: which key encrypted it */
     uint32_t epoch;                     /* bumped at each open (nonces) */
+    uint8_t mac[16];                    /* GCM: HMAC of bytes 0..1148 under
+                                           the file's key (cache.c), so its
+                                           epoch can't be forged; zero
+                                           before the first open */
     uint64_t disk_size;
     uint32_t extent_size;
     uint64_t n_extents;
@@ -93,7 +97,11 @@ void velo_cache_hdr_init(VeloCacheHdr *h, uint64_t disk_size,
                          uint32_t extent_size, const uint8_t *disk_id,
                          const char *export_name);
 
-/* Encode @h into @buf (VELO_CACHE_HDR_SIZE bytes), CRC included. */
+/*
+ * Encode @h into @buf (VELO_CACHE_HDR_SIZE bytes), CRC included.  The MAC
+ * covers the first VELO_CACHE_HDR_MACED bytes; it is stored right after.
+ */
+#define VELO_CACHE_HDR_MACED    1148
 void velo_cache_hdr_encode(uint8_t *buf, const VeloCacheHdr *h);
 
 /*

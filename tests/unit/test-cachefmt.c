@@ -16,6 +16,7 @@ static void test_header(void)
 
     memset(id, 7, sizeof(id));
     velo_cache_hdr_init(&h, (1ull << 30) + 512, 65536, id, "disk0");
+    memset(h.mac, 0xa5, sizeof(h.mac));
     g_assert_cmpuint(h.n_extents, ==, 16385);
     g_assert_cmpuint(h.data_offset % VELO_CACHE_DATA_ALIGN, ==, 0);
     g_assert_cmpuint(h.data_offset, >=, 4096 + 16385 * 8);
@@ -23,6 +24,9 @@ static void test_header(void)
     g_assert_true(velo_cache_hdr_decode(buf, &out, &why));
     g_assert_cmpstr(out.export_name, ==, "disk0");
     g_assert_cmpuint(out.disk_size, ==, h.disk_size);
+    /* The MAC travels, after the bytes it covers. */
+    g_assert_cmpmem(out.mac, 16, h.mac, 16);
+    g_assert_cmpmem(buf + VELO_CACHE_HDR_MACED, 16, h.mac, 16);
     g_assert_cmpuint(velo_cache_file_size(&out), ==, h.data_offset + 16385ull * 65536);
     g_assert_cmpuint(velo_cache_data_offset(&out, 2), ==, h.data_offset + 2 * 65536);
 
