@@ -180,6 +180,10 @@ bool velo_cas_get(VeloCas *cas, const uint8_t hash[VELO_CAS_HASH_SIZE],
     if (fd < 0) {
         return false;
     }
+    /*
+     * Another size is a miss but stays: a hostile server's REF must not
+     * remove good objects.  A put of the content replaces a short one.
+     */
     ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
          (uint64_t)st.st_size == len;
     if (ok) {
@@ -200,13 +204,15 @@ int velo_cas_put(VeloCas *cas, const uint8_t hash[VELO_CAS_HASH_SIZE],
                  const void *data, size_t len)
 {
     char name[3 + 64 + 1], dir[3];
+    struct stat st;
 
     if (len > VELO_CAS_MAX_OBJECT) {
         return -EFBIG;
     }
     object_name(hash, name);
-    if (faccessat(cas->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-        return 0;
+    if (fstatat(cas->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode) && (uint64_t)st.st_size == len) {
+        return 0;               /* there (a short one is replaced) */
     }
     memcpy(dir, name, 2);
     dir[2] = 0;

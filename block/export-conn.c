@@ -520,7 +520,10 @@ static void coroutine_fn velo_co_start_request(VeloClient *c, VeloHdr *h,
     req = g_new(VeloReq, 1);
     *req = (VeloReq) {
         .c = c, .type = h->type, .handle = h->handle, .r = r,
-        .charge = h->type == VELO_MSG_READ ? r.length : VELO_EXP_MAX_PAYLOAD,
+        /* A compressed READ holds the data and its compressed copy. */
+        .charge = h->type != VELO_MSG_READ ? VELO_EXP_MAX_PAYLOAD :
+                  (c->features & VELO_F_ZSTD) && exp->compress_level ?
+                  2 * r.length : r.length,
         .background = r.flags & VELO_READ_BACKGROUND,
     };
     if (req->background) {

@@ -101,13 +101,16 @@ static void test_damage(void)
         g_assert_false(velo_cas_get(cas, h, b, EXT));
         g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
     }
-    /* Truncated, and empty. */
+    /* Truncated, and empty: a miss, and the next put replaces it. */
     g_assert_cmpint(velo_cas_put(cas, h, a, EXT), ==, 0);
     g_assert_cmpint(truncate(path, EXT - 1), ==, 0);
     g_assert_false(velo_cas_get(cas, h, b, EXT));
     g_assert_cmpint(velo_cas_put(cas, h, a, EXT), ==, 0);
+    g_assert_true(velo_cas_get(cas, h, b, EXT));
     g_assert_cmpint(truncate(path, 0), ==, 0);
-    g_assert_false(velo_cas_get(cas, h, b, EXT));
+    g_assert_cmpint(velo_cas_put(cas, h, a, EXT), ==, 0);
+    g_assert_true(velo_cas_get(cas, h, b, EXT));
+    g_assert_cmpmem(a, EXT, b, EXT);
     velo_cas_close(cas);
     rm_rf(dir);
 }
