@@ -115,12 +115,13 @@ static int s3_del(VeloObjStore *s, const char *key, GError **errp)
 
 /*
  * Read one ListObjectsV2 page into @out (at most @room keys).  Checks that
- * keys ascend, follow @after and match @prefix, since a hostile reply must
- * not make the caller loop or skip.  Sets *@token to the continuation token
- * when the page is truncated.
+ * it is one, that keys ascend, follow *@lastp (the last key seen on earlier
+ * pages, listed or skipped; updated here) and match @prefix, since a
+ * hostile reply must not make the caller loop or skip.  Sets *@token to the
+ * continuation token when the page is truncated.
  */
 static int parse_page(VeloObjStore *s, const GString *xml, const char *prefix,
-                      const char *after, unsigned room, VeloObjList *out,
+                      char **lastp, unsigned room, VeloObjList *out,
                       char **token, GError **errp)
 {
     g_autofree char *trunc = s3_xml_get(xml->str, xml->len, "IsTruncated",
@@ -128,7 +129,15 @@ static int parse_page(VeloObjStore *s, const GString *xml, const char *prefix,
     const char *blk;
     size_t blen, pos = 0;
     unsigned n = 0;
-    g_autofree char *last = g_strdup(after);
+    char *last = *lastp;
+
+    /* Else an HTML page or an empty body would read as "no keys". */
+    if (!g_strstr_len(xml->str, xml->len, "<ListBucketResult") ||
+        !g_strstr_len(xml->str, xml->len, "</ListBucketResult>")) {
+        return velo_obj_fail(errp, -EPROTO, s, "list", NULL,
+                             "the reply is not a whole ListBucketResult: "
+                             "not an S3 server, or a cut-short reply");
+    }
 
     while (s3_xml_next(xml->str, xml->len, &pos, "Contents", &blk, &blen)) {
         g_autofree char *key = s3_xml_get(blk, blen, "Key", false);
@@ -153,8 +162,9 @@ static int parse_page(VeloObjStore *s, const GString *xml, const char *prefix,
         if (velo_obj_key_check(key, &why)) {
             velo_obj_list_add(out, key, sz);
         }   /* else: written by another client; not ours to list */
+        /* The next page must go past it, listed or not. */
         g_free(last);
-        last = g_steal_pointer(&key);
+        last = *lastp = g_steal_pointer(&key);
     }
     *token = NULL;
     if (trunc && strcmp(trunc, "true") == 0) {
@@ -176,6 +186,7 @@ static int s3_list(VeloObjStore *s, const char *prefix,
                    GError **errp)
 {
     g_autofree char *token = NULL;
+    g_autofree char *seen = g_strdup(start_after);   /* last key seen */
     unsigned room;
     bool more = false;
     int ret = 0;
@@ -206,15 +217,17 @@ static int s3_list(VeloObjStore *s, const char *prefix,
                                 "server", LIST_BODY_MAX);
         }
         if (ret == 0) {
-            const char *after = out->items->len
-                ? g_array_index(out->items, VeloObjInfo,
-                                out->items->len - 1).key : start_after;
             static const GString empty;
-            ret = parse_page(s, r.text ? r.text : &empty, prefix, after,
+            ret = parse_page(s, r.text ? r.text : &empty, prefix, &seen,
                              MIN(room, LIST_PAGE_MAX), out, &next, errp);
         }
         s3_req_done(s, &r);
         more = next != NULL;
+        if (ret == 0 && next && token && strcmp(next, token) == 0) {
+            ret = velo_obj_fail(errp, -EPROTO, s, "list", NULL,
+                                "the same continuation token twice: a "
+                                "broken server");
+        }
         if (ret < 0 || !next) {
             break;
         }
@@ -280,6 +293,14 @@ static int check_bucket(VeloObjStore *s, bool create, GError **errp)
     g_autoptr(GError) err = NULL;
     int ret = s3_perform_ok(s, &r, &err);
 
+    if (ret == 0 && (!r.text ||
+                     !g_strstr_len(r.text->str, r.text->len,
+                                   "<ListBucketResult"))) {
+        /* A web server or a captive proxy answers 200 too. */
+        ret = velo_obj_fail(&err, -EPROTO, s, "open", NULL,
+                            "the endpoint's answer to a bucket listing is "
+                            "not a ListBucketResult: is it an S3 server?");
+    }
     s3_req_done(s, &r);
     if (ret == -ENXIO && create) {
         ret = s3_perform_ok(s, &mk, errp);
