@@ -85,8 +85,7 @@ static bool velo_client_slot_wait(VeloClient *c)
     return wait;
 }
 
-/* Take @c out of the slot queue; true if it was there. */
-static bool velo_client_slot_unqueue(VeloClient *c)
+bool velo_client_slot_unqueue(VeloClient *c)
 {
     bool was;
 

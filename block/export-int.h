@@ -202,6 +202,9 @@ velo_co_error(VeloClient *c, uint64_t handle, VeloStatus status,
  * that waits for a slot of the process).
  */
 void velo_client_req_start(VeloClient *c, uint64_t charge, bool *io);
+
+/* Take @c's reader out of the process's slot queue; true if it was there. */
+bool velo_client_slot_unqueue(VeloClient *c);
 void velo_client_req_io_end(VeloClient *c, bool *io);
 void velo_client_req_done(VeloClient *c, uint64_t charge, bool *io);
 

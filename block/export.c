@@ -8,11 +8,14 @@
  * export-int.h describes the objects; export-conn.c serves one connection.
  *
  * Drain and AioContext changes: drained_begin makes readers start no new
- * request, and drained_poll holds the drain until every request coroutine
- * has sent its reply and finished.  So when the node changes AioContext,
- * only readers (or a PONG/ERROR writer) can be left, parked on the socket
- * in qio_channel_yield(); attach re-enters them in the new context, where
- * they simply retry (QIOChannel allows such spurious wake-ups).
+ * request, and drained_poll holds the drain until no request may touch
+ * the node (nb_io): replies may still wait to be sent, on a client that
+ * reads slowly or not at all.  So when the node changes AioContext,
+ * readers and request coroutines waiting to send can be left: on the
+ * socket in qio_channel_yield(), in the send queues, or parked (a reader
+ * at its limits).  attach re-enters every one of them in the new context,
+ * where each checks again and waits anew (QIOChannel and our wait loops
+ * allow such spurious wake-ups), so none is later woken in the old one.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -23,6 +26,7 @@
 #include "qemu/main-loop.h"
 #include "qemu/sockets.h"
 #include "block/block_int.h"
+#include "qemu/coroutine_int.h"
 #include "sysemu/block-backend.h"
 #include "export.h"
 #include "export-int.h"
@@ -156,6 +160,17 @@ static VeloListener *velo_listener_get(SocketAddress *addr,
 
 /* --- the export ------------------------------------------------------ */
 
+/* Wake what waits in @q in @ctx (a CoQueue wakes in the waiter's old one). */
+static void velo_exp_move_queue(CoQueue *q, AioContext *ctx)
+{
+    Coroutine *co;
+
+    while ((co = QSIMPLEQ_FIRST(&q->entries))) {
+        QSIMPLEQ_REMOVE_HEAD(&q->entries, co_queue_next);
+        aio_co_schedule(ctx, co);
+    }
+}
+
 static void velo_exp_attached(AioContext *ctx, void *opaque)
 {
     VeloExport *exp = opaque;
@@ -165,12 +180,20 @@ static void velo_exp_attached(AioContext *ctx, void *opaque)
     exp->common.ctx = ctx;
     QLIST_FOREACH(c, &exp->clients, next) {
         qio_channel_attach_aio_context(c->ioc, ctx);
-        /* Re-enter coroutines that waited on the socket in the old context. */
+        /* Re-enter coroutines that waited in the old context. */
         if (c->read_yielding) {
             aio_co_schedule(ctx, c->reader);
         }
         if (c->write_yielding) {
             aio_co_schedule(ctx, c->write_yielding);
+        }
+        velo_exp_move_queue(&c->send_fg, ctx);
+        velo_exp_move_queue(&c->send_bg, ctx);
+        if (c->parked == VELO_PARK_SLOT || c->parked == VELO_PARK_EXIT ||
+            (c->parked == VELO_PARK_GLOBAL && velo_client_slot_unqueue(c))) {
+            /* (One the slot queue let go of is woken already: a race.) */
+            c->parked = VELO_PARK_NONE;
+            aio_co_schedule(ctx, c->reader);
         }
     }
 }
