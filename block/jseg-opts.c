@@ -39,6 +39,10 @@ static QemuOptsList velo_jseg_opts = {
           .help = "s3: PEM bundle of trusted CAs" },
         { .name = "objstore.insecure", .type = QEMU_OPT_BOOL,
           .help = "s3: skip TLS checks (tests only)" },
+        { .name = "objstore.timeout", .type = QEMU_OPT_NUMBER,
+          .help = "s3: seconds a request may take (default 30)" },
+        { .name = "objstore.retries", .type = QEMU_OPT_NUMBER,
+          .help = "s3: extra tries of a failed request (default 2)" },
         { .name = "cache-size", .type = QEMU_OPT_SIZE,
           .help = "Most clean bytes in the cache; colder ones are evicted" },
         { .name = "rpo-local", .type = QEMU_OPT_NUMBER,
@@ -103,6 +107,22 @@ int velo_jseg_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
     c->access_key = g_strdup(qemu_opt_get(opts, "objstore.access-key"));
     c->ca_file = g_strdup(qemu_opt_get(opts, "objstore.ca-file"));
     c->insecure = qemu_opt_get_bool(opts, "objstore.insecure", false);
+    /*
+     * A drain of the node (and closing it) waits for an upload under way:
+     * up to timeout x (retries + 1) when the store hangs.
+     */
+    n = qemu_opt_get_number(opts, "objstore.timeout", 0);
+    if (n > 3600 || (n == 0 && qemu_opt_get(opts, "objstore.timeout"))) {
+        error_setg(errp, "velo: objstore.timeout must be from 1 to 3600 s");
+        goto out;
+    }
+    c->timeout_ms = n * 1000;
+    n = qemu_opt_get_number(opts, "objstore.retries", UINT_MAX);
+    if (n != UINT_MAX && n > 10) {
+        error_setg(errp, "velo: objstore.retries must be from 0 to 10");
+        goto out;
+    }
+    c->retries = n == UINT_MAX ? 0 : n ? n : VELO_OBJ_RETRIES_NONE;
     str = qemu_opt_get(opts, "objstore.secret-key-secret");
     if (str) {
         c->secret_key = qcrypto_secret_lookup_as_utf8(str, errp);
@@ -125,6 +145,7 @@ int velo_jseg_start(BDRVVeloState *s, Error **errp)
         .endpoint = c->endpoint, .bucket = c->bucket, .region = c->region,
         .access_key = c->access_key, .secret_key = c->secret_key,
         .ca_file = c->ca_file, .insecure = c->insecure,
+        .timeout_ms = c->timeout_ms, .retries = c->retries,
     };
     int ret;
 

@@ -357,7 +357,8 @@ static int s3_open(VeloObjStore *s, const VeloObjConfig *cfg, GError **errp)
     d->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 30000;
     d->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
                             : 5000;
-    d->retries = cfg->retries ? cfg->retries : 2;
+    d->retries = cfg->retries == VELO_OBJ_RETRIES_NONE ? 0 :
+                 cfg->retries ? cfg->retries : 2;
     if (!s3_conn_init(d)) {
         s3_close(s);
         return velo_obj_fail(errp, -ENOMEM, s, "open", NULL,

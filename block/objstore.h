@@ -39,6 +39,7 @@
 #define VELO_OBJSTORE_H
 
 #include <glib.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,8 +76,12 @@ typedef struct VeloObjConfig {
     bool insecure;              /* skip TLS peer/host checks (tests only) */
     unsigned timeout_ms;        /* per request, default 30000 */
     unsigned connect_timeout_ms;/* default 5000 */
-    unsigned retries;           /* extra tries on 5xx/transport errors; 2 */
+    unsigned retries;           /* extra tries on 5xx/transport errors; 0:
+                                   the default, 2; VELO_OBJ_RETRIES_NONE:
+                                   none */
 } VeloObjConfig;
+
+#define VELO_OBJ_RETRIES_NONE   UINT_MAX
 
 /* What head and list report of one object. */
 typedef struct VeloObjInfo {

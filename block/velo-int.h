@@ -199,6 +199,8 @@ typedef struct VeloJSegConfig {
     char *backend, *path, *endpoint, *bucket, *region, *access_key;
     char *secret_key, *ca_file;
     bool insecure;
+    unsigned timeout_ms;        /* per request, 0: the library's default */
+    unsigned retries;           /* as VeloObjConfig.retries */
 } VeloJSegConfig;
 
 /* Journal segments in the object store (jseg.c, jseg-opts.c). */

@@ -6,10 +6,12 @@
 #                 only keys the client skips (a dot segment, '//')
 #   html          200 with a web page for every request (not S3 at all)
 #   ok            an empty, well-formed bucket
+#   hang          an empty bucket that never answers a PUT
 # Counts list requests in PORTFILE.lists.
 import http.server
 import socketserver
 import sys
+import time
 import urllib.parse
 
 portfile, mode = sys.argv[1], sys.argv[2]
@@ -42,6 +44,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self):
         self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        if mode == 'hang':
+            with open(portfile + '.puts', 'a') as f:
+                f.write(self.path + '\n')
+            time.sleep(600)
+            return
         if mode == 'html':
             return self.reply(200, b'<html><body>Welcome</body></html>')
         self.reply(200, b'')
