@@ -176,7 +176,8 @@ bool velo_cas_get(VeloCas *cas, const uint8_t hash[VELO_CAS_HASH_SIZE],
         return false;
     }
     object_name(hash, name);
-    fd = openat(cas->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    fd = openat(cas->dirfd, name,
+                O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         return false;
     }

@@ -328,6 +328,7 @@ static bool velo_dispatch(BDRVVeloState *s, VeloHdr *h, uint8_t **payload,
     req->hdr = *h;
     req->payload = g_steal_pointer(payload);
     req->done = true;
+    s->last_reply_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     g_hash_table_remove(s->reqs, &h->handle);
     s->inflight--;
     qemu_co_enter_next(&s->slot_wait, NULL);
@@ -394,7 +395,8 @@ static void coroutine_fn velo_conn_entry(void *opaque)
             s->connected = true;
             s->attempts = 0;
             s->down_since_ns = 0;
-            s->last_rx_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+            s->last_rx_ns = s->last_reply_ns =
+                qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
             qemu_co_enter_all(&s->conn_wait, NULL);
             qemu_co_enter_all(&s->slot_wait, NULL);
             continue;
@@ -455,7 +457,19 @@ static void velo_tick(void *opaque)
         qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
     } else if (s->connected && g_hash_table_size(s->reqs)) {
         int64_t quiet = now - s->last_rx_ns;
-        if (quiet > VELO_STALL_DEAD_NS) {
+        if (s->reply_timeout &&
+            now - s->last_reply_ns >
+            (int64_t)s->reply_timeout * NANOSECONDS_PER_SECOND) {
+            /*
+             * Alive (it answers PINGs, or trickles) but no request ends:
+             * a hung disk on-prem, or a hostile server.  Cut: the requests
+             * are sent again, and fail once reconnect-delay has passed.
+             */
+            trace_velo_conn_timeout(s, "no reply");
+            s->timeout_reason = "no request answered within reply-timeout "
+                                "(the server's disk hung?)";
+            qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+        } else if (quiet > VELO_STALL_DEAD_NS) {
             trace_velo_conn_timeout(s, "no data from server");
             s->timeout_reason = "no data from the server for 10 s (link down?)";
             qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
@@ -668,6 +682,17 @@ int coroutine_fn velo_co_request(BDRVVeloState *s, uint16_t type,
                                   NULL, errp);
 }
 
+void velo_conn_distrust(BDRVVeloState *s, const char *why)
+{
+    if (s->ioc && s->connected) {
+        g_free(s->last_error);
+        s->last_error = g_strdup(why);
+        trace_velo_conn_drop(s, why);
+        /* The reader, parked on the channel, sees it fail and drops it. */
+        qio_channel_shutdown(s->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+}
+
 void coroutine_fn velo_co_promote(BDRVVeloState *s, uint64_t handle)
 {
     if (handle && s->connected && (s->features & VELO_F_PRIO)) {
@@ -715,7 +740,8 @@ int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
         req.ret = 0;
         if (g_hash_table_size(s->reqs) == 0) {
             /* Silence is measured from when the link became busy. */
-            s->last_rx_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+            s->last_rx_ns = s->last_reply_ns =
+                qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
         }
         s->inflight++;
         g_hash_table_insert(s->reqs, &req.handle, &req);
@@ -803,7 +829,8 @@ void coroutine_fn velo_co_req_send(BDRVVeloState *s, VeloReq *req,
     }
     req->handle = s->next_handle++;
     if (g_hash_table_size(s->reqs) == 0) {
-        s->last_rx_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        s->last_rx_ns = s->last_reply_ns =
+            qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     }
     s->inflight++;
     g_hash_table_insert(s->reqs, &req->handle, req);

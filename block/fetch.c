@@ -277,6 +277,7 @@ bad:
     if (ret < 0) {
         error_setg(errp, "velo server sent a bad READ reply for export '%s' "
                    "at offset %" PRIu64 ": %s", s->export_name, off, why);
+        velo_conn_distrust(s, why);
         return -EPROTO;
     }
     now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
@@ -465,11 +466,20 @@ uint64_t velo_start_fetches(BDRVVeloState *s, uint64_t first, uint64_t n,
                             VeloFetchKind kind)
 {
     bool readahead = kind == VELO_FETCH_READAHEAD;
+    /* Offline since the open, the server's limit is unknown: one extent. */
+    uint64_t room = s->max_payload > VELO_READ_OVERHEAD ?
+                    s->max_payload - VELO_READ_OVERHEAD : s->extent_size;
     uint64_t batch = MAX(1, MIN(kind != VELO_FETCH_DEMAND ? VELO_RA_BATCH :
-                                VELO_FETCH_BATCH,
-                                s->max_payload - VELO_READ_OVERHEAD) /
-                            s->extent_size);
+                                VELO_FETCH_BATCH, room) / s->extent_size);
     uint64_t idx = first, end = MIN(first + n, s->map->n_extents);
+
+    if (kind != VELO_FETCH_DEMAND && !s->connected) {
+        /*
+         * No guesses while the link is down: they would wait for it, and a
+         * drain or close of the node with them (reconnect-delay).
+         */
+        return first;
+    }
 
     while (idx < end) {
         uint64_t run = 0;

@@ -35,6 +35,7 @@ int coroutine_fn velo_co_load_map(BDRVVeloState *s, Error **errp)
         if (!velo_map_reply_decode(payload, len, &r, &e, &n, &why)) {
             error_setg(errp, "velo server sent a bad MAP reply for export "
                        "'%s': %s", s->export_name, why);
+            velo_conn_distrust(s, why);
             return -EPROTO;
         }
         for (i = 0; i < n; i++) {

@@ -218,6 +218,12 @@ void velo_profile_start(BDRVVeloState *s)
     if (!p->enabled) {
         return;
     }
+    if (!s->cache_path) {
+        /* cache-node: no file name to keep a profile beside. */
+        p->enabled = false;
+        trace_velo_profile_record_start(s, "(none: cache-node)");
+        return;
+    }
     p->disk_path = velo_profile_disk_path(s->cache_path);
     own = load_for_disk(s, p->disk_path, true, &own_reusable);
     if (p->template_name) {

@@ -304,7 +304,8 @@ int velo_profile_load(const char *path, VeloProfile **out, char **err)
     int fd, ret = 0;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Non-blocking: a FIFO planted there must not hang the open. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         ret = -errno;
         *err = g_strdup_printf("cannot open profile '%s': %s", path,
@@ -410,7 +411,7 @@ int velo_profile_unlink(const char *path, char **err)
 {
     char magic[8];
     ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     int ret;
 
     if (fd < 0) {

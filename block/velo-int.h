@@ -252,6 +252,8 @@ typedef struct BDRVVeloState {
     uint64_t readahead_max;
     uint32_t max_inflight_opt;
     uint32_t reconnect_delay;
+    uint32_t reply_timeout;     /* seconds without any request answered
+                                   before the connection is cut (0: never) */
     uint32_t open_timeout;
     VeloWriteMode write_mode;
     QCryptoTLSCreds *tlscreds;  /* tls-creds (a reference), or NULL */
@@ -290,6 +292,8 @@ typedef struct BDRVVeloState {
     CoQueue slot_wait;          /* waiting for inflight < max_inflight */
     CoQueue conn_wait;          /* waiting for a connection */
     int64_t last_rx_ns;
+    int64_t last_reply_ns;      /* a request last ended, or the link became
+                                   busy or connected */
     int64_t conn_start_ns;      /* when the current handshake began */
     int64_t down_since_ns;      /* when the connection was lost, or 0 */
     bool ping_sent;
@@ -406,6 +410,13 @@ int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
                                         const uint8_t *req, size_t req_len,
                                         uint8_t **payload, uint32_t *len,
                                         VeloReadPrio *prio, Error **errp);
+
+/*
+ * A reply contradicted its request (@why): the server is not trusted with
+ * more.  Cuts the connection (the reader then drops it and reconnects, and
+ * requests in flight are resent), as a frame error would.
+ */
+void velo_conn_distrust(BDRVVeloState *s, const char *why);
 
 /*
  * The BACKGROUND READ sent with @handle is waited for after all: ask the

@@ -42,6 +42,7 @@
 #define VELO_DEFAULT_READAHEAD  (8 * MiB)
 #define VELO_DEFAULT_INFLIGHT   64
 #define VELO_DEFAULT_RECONNECT  60
+#define VELO_DEFAULT_REPLY_TIMEOUT 60
 
 static QemuOptsList velo_runtime_opts = {
     .name = "velo",
@@ -63,6 +64,8 @@ static QemuOptsList velo_runtime_opts = {
           .help = "Seconds I/O waits for a lost server before failing" },
         { .name = "open-timeout", .type = QEMU_OPT_NUMBER,
           .help = "Seconds to keep trying to connect when opening" },
+        { .name = "reply-timeout", .type = QEMU_OPT_NUMBER,
+          .help = "Seconds without any reply before the connection is cut" },
         { .name = "tls-creds", .type = QEMU_OPT_STRING,
           .help = "ID of the TLS credentials object (client endpoint)" },
         { .name = "tls-hostname", .type = QEMU_OPT_STRING,
@@ -265,6 +268,12 @@ static int velo_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
         goto out;
     }
     s->reconnect_delay = n;
+    n = qemu_opt_get_number(opts, "reply-timeout", VELO_DEFAULT_REPLY_TIMEOUT);
+    if (n > 86400) {
+        error_setg(errp, "velo: reply-timeout must be at most 86400 s");
+        goto out;
+    }
+    s->reply_timeout = n;
     n = qemu_opt_get_number(opts, "open-timeout", 0);
     if (n > 86400) {
         error_setg(errp, "velo: open-timeout must be at most 86400 s");

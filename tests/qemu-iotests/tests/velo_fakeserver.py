@@ -5,6 +5,8 @@
 # can check that the velo driver reports a clear error and never crashes,
 # hangs or caches bad data.  Mode promote-drop instead serves correctly but
 # drops a connection at a chosen moment and records what the client sent.
+# Mode no-reply is alive (it answers MAP and PING) but never answers a
+# READ, like a server whose disk hangs.  self.conns counts connections.
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -15,14 +17,15 @@ import struct
 import threading
 
 from velo_common import MAGIC, HDR, HELLO_REPLY, ERROR, MAP, MAP_REPLY, \
-    READ, READ_REPLY, PROMOTE, F_PRIO, BACKGROUND as READ_BACKGROUND
+    READ, READ_REPLY, PROMOTE, PING, PONG, F_PRIO, \
+    BACKGROUND as READ_BACKGROUND
 
 DISK_SIZE = 4 * 1024 * 1024
 EXTENT = 65536
 
 MODES = ('error-version', 'bad-version', 'garbage', 'oversize', 'truncate',
          'bad-chunk', 'bad-map', 'wrong-handle', 'zstd-unasked',
-         'zstd-bomb', 'zstd-garbage', 'promote-drop')
+         'zstd-bomb', 'zstd-garbage', 'promote-drop', 'no-reply')
 ZSTD_MODES = ('zstd-bomb', 'zstd-garbage')
 
 
@@ -128,10 +131,14 @@ class FakeServer:
         if m == 'promote-drop':
             self._promote_drop(c, handle)
             return
+        self.conns += 1
         c.sendall(frame(HELLO_REPLY, handle,
                         hello_reply(features=1 if m in ZSTD_MODES else 0)))
         while True:
             typ, handle, payload = self._read_frame(c)
+            if typ == PING:
+                c.sendall(frame(PONG, handle))
+                continue
             if typ == MAP:
                 if m == 'bad-map':
                     # An entry that does not start at the requested offset.
@@ -140,7 +147,7 @@ class FakeServer:
                     continue
                 c.sendall(frame(MAP_REPLY, handle, map_all_data()))
                 continue
-            if typ != READ:
+            if typ != READ or m == 'no-reply':
                 continue
             off, length, _ = struct.unpack('>QII', payload)
             if m == 'oversize':
