@@ -67,10 +67,30 @@ static int coroutine_fn velo_co_read_full(BDRVVeloState *s, void *buf,
     return 0;
 }
 
-/* Read one frame; the payload (if any) is returned in *@payload. */
+/*
+ * The largest reply payload a request of @type with payload @req allows:
+ * an ERROR in any case; a READ twice its length and 64 KiB more (chunk
+ * headers; a server sends ZSTD only where it shrinks); a MAP max-payload.
+ */
+static uint32_t velo_reply_max(uint16_t type, const uint8_t *req,
+                               size_t req_len)
+{
+    uint32_t err = 2 + VELO_MAX_STRING;
+
+    if (type == VELO_MSG_READ && req_len >= 12) {
+        return MAX(err, 2 * velo_get32(req + 8) + 65536);
+    }
+    return type == VELO_MSG_MAP ? 0 : MAX(err, 64);
+}
+
+/*
+ * Read one frame; the payload (if any) is returned in *@payload.  With
+ * @replies, a reply's length is checked against its request before any
+ * memory is taken for it.
+ */
 static int coroutine_fn velo_co_read_frame(BDRVVeloState *s, uint32_t limit,
-                                           VeloHdr *h, uint8_t **payload,
-                                           Error **errp)
+                                           bool replies, VeloHdr *h,
+                                           uint8_t **payload, Error **errp)
 {
     uint8_t hdr[VELO_HDR_SIZE];
     const char *why;
@@ -84,6 +104,17 @@ static int coroutine_fn velo_co_read_frame(BDRVVeloState *s, uint32_t limit,
     if (!velo_hdr_decode(hdr, limit, h, &why)) {
         error_setg(errp, "protocol error from server: %s", why);
         return -EPROTO;
+    }
+    if (replies && h->length) {
+        VeloReq *req = g_hash_table_lookup(s->reqs, &h->handle);
+
+        if (req && req->max_reply && h->length > req->max_reply) {
+            error_setg(errp, "protocol error from server: a %u-byte %s to "
+                       "a %s that allows at most %u", h->length,
+                       velo_msg_name(h->type), velo_msg_name(req->type),
+                       req->max_reply);
+            return -EPROTO;
+        }
     }
     if (h->length) {
         *payload = velo_payload_try_alloc(h->length);
@@ -209,7 +240,8 @@ static int coroutine_fn velo_co_handshake(BDRVVeloState *s, Error **errp)
     len = velo_hello_encode(buf, hello);
     ret = velo_co_send(s, VELO_MSG_HELLO, 0, buf, len, NULL, errp);
     if (ret >= 0) {
-        ret = velo_co_read_frame(s, VELO_HANDSHAKE_MAX, &h, &payload, errp);
+        ret = velo_co_read_frame(s, VELO_HANDSHAKE_MAX, false, &h, &payload,
+                                 errp);
     }
     if (ret < 0 && ret != -EPROTO) {
         /* Closed on us: the usual sign of a TLS mismatch or refusal. */
@@ -402,7 +434,8 @@ static void coroutine_fn velo_conn_entry(void *opaque)
             continue;
         }
 
-        ret = velo_co_read_frame(s, s->max_payload, &h, &payload, &err);
+        ret = velo_co_read_frame(s, s->max_payload, true, &h, &payload,
+                                 &err);
         if (ret == 0 && !velo_dispatch(s, &h, &payload, &err)) {
             ret = -EPROTO;
         }
@@ -717,7 +750,10 @@ int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
                                         uint8_t **payload, uint32_t *len,
                                         VeloReadPrio *prio, Error **errp)
 {
-    VeloReq req = { .type = type, .co = qemu_coroutine_self() };
+    VeloReq req = {
+        .type = type, .co = qemu_coroutine_self(),
+        .max_reply = velo_reply_max(type, reqbuf, req_len),
+    };
     QIOChannel *used = NULL;
     int64_t first_reset_ns = 0;
     const uint8_t *send;
@@ -817,7 +853,10 @@ void coroutine_fn velo_co_req_send(BDRVVeloState *s, VeloReq *req,
     QIOChannel *used = NULL;
     int ret;
 
-    *req = (VeloReq) { .type = type, .co = qemu_coroutine_self() };
+    *req = (VeloReq) {
+        .type = type, .co = qemu_coroutine_self(),
+        .max_reply = velo_reply_max(type, buf, len),
+    };
     /* The drain may use every slot the server grants; fetches hold few. */
     while (s->connected && s->inflight >= MAX(s->srv_max_inflight, 1)) {
         qemu_co_queue_wait(&s->slot_wait, NULL);

@@ -61,6 +61,9 @@ typedef struct VeloReq {
     uint8_t *payload;           /* reply payload, owned by the request
                                    (velo_payload_free) */
     char *errmsg;               /* the server's ERROR text, if any */
+    uint32_t max_reply;         /* largest reply payload it allows (0:
+                                   max-payload); checked before the payload
+                                   is read (velo_reply_max) */
 } VeloReq;
 
 /*

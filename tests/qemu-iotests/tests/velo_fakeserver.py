@@ -25,7 +25,8 @@ EXTENT = 65536
 
 MODES = ('error-version', 'bad-version', 'garbage', 'oversize', 'truncate',
          'bad-chunk', 'bad-map', 'wrong-handle', 'zstd-unasked',
-         'zstd-bomb', 'zstd-garbage', 'promote-drop', 'no-reply')
+         'zstd-bomb', 'zstd-garbage', 'promote-drop', 'no-reply',
+         'big-reply')
 ZSTD_MODES = ('zstd-bomb', 'zstd-garbage')
 
 
@@ -164,6 +165,11 @@ class FakeServer:
                      zstd_frame(b'\xee' * (length + (1 << 20))))
                 chunk = struct.pack('>QIHHI', off, length, 2, 0, len(z)) + z
                 c.sendall(frame(READ_REPLY, handle, chunk))
+                continue
+            if m == 'big-reply':
+                # Far more than the READ can need, within max-payload.
+                c.sendall(frame(READ_REPLY, handle,
+                                raw_chunk(off, length) + bytes(2 << 20)))
                 continue
             chunk = raw_chunk(off + (512 if m == 'bad-chunk' else 0), length)
             if m == 'truncate':
