@@ -35,6 +35,10 @@ VeloJournalInfo *qmp_velo_drain(const char *node_name, Error **errp)
         error_setg(errp, "velo node '%s' is in write-mode cloud-persist "
                    "(isolated from the origin); switch it to write-back "
                    "with blockdev-reopen first", node_name);
+    } else if (!velo_drain_enabled(s)) {
+        error_setg(errp, "velo node '%s' is read-only (write-mode read-only "
+                   "or read-only=on): nothing drains; switch it to "
+                   "write-back with blockdev-reopen first", node_name);
     } else if (s->jrn->fenced) {
         error_setg(errp, "velo node '%s' can no longer drain: %s", node_name,
                    s->jrn->last_error ? s->jrn->last_error : "fenced");

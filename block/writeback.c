@@ -145,9 +145,11 @@ VeloJournalInfo *velo_journal_info(BDRVVeloState *s)
         info->state = VELO_DRAIN_STATE_FAILED;
     } else if (j->fenced) {
         info->state = VELO_DRAIN_STATE_FENCED;
-    } else if (s->write_mode == VELO_WRITE_MODE_CLOUD_PERSIST) {
-        info->state = VELO_DRAIN_STATE_ISOLATED;
-    } else if (!oldest) {
+    } else if (s->write_mode == VELO_WRITE_MODE_CLOUD_PERSIST ||
+               !velo_drain_enabled(s)) {
+        info->state = VELO_DRAIN_STATE_ISOLATED;    /* (or read-only) */
+    } else if (!oldest && !(j->sb.flags & VELO_JSB_F_RESYNC)) {
+        /* (A resync still to append cloud-persist writes is not idle.) */
         info->state = VELO_DRAIN_STATE_IDLE;
     } else if (!s->connected || j->last_error) {
         info->state = VELO_DRAIN_STATE_WAITING;

@@ -30,16 +30,25 @@ bool velo_wst_decode(const uint8_t *buf, VeloWState *st)
     st->epoch = velo_get64(buf + 16);
     st->seq = velo_get64(buf + 24);
     memcpy(st->disk_id, buf + 32, VELO_DISK_ID_SIZE);
-    return true;
+    /* The next seq must exist (and 2^64-1 means "unknown" to clients). */
+    return st->seq != UINT64_MAX;
 }
 
 int velo_wst_pick(const uint8_t *buf, size_t len, VeloWState *st,
                   const char **why)
 {
     bool found = false;
+    size_t z;
     int i;
 
-    if (len == 0) {
+    /*
+     * Empty, or only zeros: no save ever completed (a crash in the first
+     * one can leave the file extended but unwritten): a new file.
+     */
+    for (z = 0; z < len && !buf[z]; z++) {
+        /* all zeros so far */
+    }
+    if (z == len) {
         return 0;
     }
     for (i = 0; i < 2; i++) {

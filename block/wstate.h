@@ -35,13 +35,17 @@ typedef struct VeloWState {
 /* Encode @st into one slot (@buf, VELO_WST_SLOT bytes). */
 void velo_wst_encode(uint8_t *buf, const VeloWState *st);
 
-/* Decode one slot; false if its magic or CRC does not check out. */
+/*
+ * Decode one slot; false if its magic or CRC does not check out, or its
+ * seq is 2^64-1 (no next seq).
+ */
 bool velo_wst_decode(const uint8_t *buf, VeloWState *st);
 
 /*
  * Pick the state from the first @len bytes of a write-state file: the
  * valid slot with the higher generation.  Returns 1 with *@st set, 0 for
- * an empty file (@len 0), -1 when no slot is valid (*@why says so).
+ * a new file (empty, or only zeros: no save ever completed), -1 when no
+ * slot is valid (*@why says so).
  */
 int velo_wst_pick(const uint8_t *buf, size_t len, VeloWState *st,
                   const char **why);

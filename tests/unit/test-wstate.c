@@ -54,8 +54,19 @@ static void test_pick(void)
     VeloWState a = state(4, 2, 100), b = state(5, 2, 140), out;
     const char *why = NULL;
 
-    /* Empty: a new file. */
+    /* Empty, or only zeros (a crash in the first save): a new file. */
     g_assert_cmpint(velo_wst_pick(file, 0, &out, &why), ==, 0);
+    g_assert_cmpint(velo_wst_pick(file, sizeof(file), &out, &why), ==, 0);
+
+    /* A seq of 2^64-1 has no next one: not a valid slot. */
+    {
+        VeloWState m = state(6, 2, UINT64_MAX);
+        velo_wst_encode(file, &m);
+        g_assert_false(velo_wst_decode(file, &out));
+        g_assert_cmpint(velo_wst_pick(file, sizeof(file), &out, &why), ==,
+                        -1);
+        memset(file, 0, sizeof(file));
+    }
 
     /* The higher generation wins, in either slot. */
     velo_wst_encode(file, &a);
