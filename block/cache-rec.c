@@ -82,6 +82,7 @@ int coroutine_fn velo_cache_rec_read(BDRVVeloState *s, uint64_t idx,
     uint8_t *payload = rec + VELO_REC_HDR_SIZE;
     uint8_t aad[VELO_REC_AAD_SIZE];
     VeloCacheRec r;
+    bool named;
     const char *why = NULL;
     int ret;
 
@@ -97,11 +98,11 @@ int coroutine_fn velo_cache_rec_read(BDRVVeloState *s, uint64_t idx,
     /*
      * GCM authenticates the payload; the entry must name this very record
      * (its tag), or an older record of the extent put back in its slot
-     * would pass.  (Entries written before the tag was used hold the
-     * record's CRC.)  Plaintext records: the CRC.
+     * would pass.  Plaintext records, and entries written before the tag
+     * was used: the record's CRC.
      */
-    if ((r.flags & VELO_REC_GCM) ? ldl_be_p(r.tag) != crc &&
-        velo_cache_crc(rec, VELO_REC_HDR_SIZE + r.stored_len) != crc :
+    named = (r.flags & VELO_REC_GCM) && ldl_be_p(r.tag) == crc;
+    if (!named &&
         velo_cache_crc(rec, VELO_REC_HDR_SIZE + r.stored_len) != crc) {
         why = (r.flags & VELO_REC_GCM) ? "not the record its index entry "
               "names (an older one?)" : "CRC mismatch";

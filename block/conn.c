@@ -175,6 +175,15 @@ static int coroutine_fn velo_co_send(BDRVVeloState *s, uint16_t type,
 
 /* --- connection life cycle ---------------------------------------------- */
 
+/*
+ * Silence (last_rx_ns) and want of replies (last_reply_ns, reply-timeout)
+ * are measured from when the link connected or became busy.
+ */
+static void velo_conn_clocks_start(BDRVVeloState *s)
+{
+    s->last_rx_ns = s->last_reply_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+}
+
 static void velo_set_error(BDRVVeloState *s, Error *err)
 {
     g_free(s->last_error);
@@ -427,8 +436,7 @@ static void coroutine_fn velo_conn_entry(void *opaque)
             s->connected = true;
             s->attempts = 0;
             s->down_since_ns = 0;
-            s->last_rx_ns = s->last_reply_ns =
-                qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+            velo_conn_clocks_start(s);
             qemu_co_enter_all(&s->conn_wait, NULL);
             qemu_co_enter_all(&s->slot_wait, NULL);
             continue;
@@ -775,9 +783,7 @@ int coroutine_fn velo_co_request_handle(BDRVVeloState *s, uint16_t type,
         req.done = false;
         req.ret = 0;
         if (g_hash_table_size(s->reqs) == 0) {
-            /* Silence is measured from when the link became busy. */
-            s->last_rx_ns = s->last_reply_ns =
-                qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+            velo_conn_clocks_start(s);  /* the link becomes busy */
         }
         s->inflight++;
         g_hash_table_insert(s->reqs, &req.handle, &req);
@@ -868,8 +874,7 @@ void coroutine_fn velo_co_req_send(BDRVVeloState *s, VeloReq *req,
     }
     req->handle = s->next_handle++;
     if (g_hash_table_size(s->reqs) == 0) {
-        s->last_rx_ns = s->last_reply_ns =
-            qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        velo_conn_clocks_start(s);      /* the link becomes busy */
     }
     s->inflight++;
     g_hash_table_insert(s->reqs, &req->handle, req);

@@ -117,12 +117,14 @@ int velo_jseg_parse_opts(BDRVVeloState *s, QDict *options, Error **errp)
         goto out;
     }
     c->timeout_ms = n * 1000;
-    n = qemu_opt_get_number(opts, "objstore.retries", UINT_MAX);
-    if (n != UINT_MAX && n > 10) {
-        error_setg(errp, "velo: objstore.retries must be from 0 to 10");
-        goto out;
-    }
-    c->retries = n == UINT_MAX ? 0 : n ? n : VELO_OBJ_RETRIES_NONE;
+    if (qemu_opt_get(opts, "objstore.retries")) {
+        n = qemu_opt_get_number(opts, "objstore.retries", 0);
+        if (n > 10) {
+            error_setg(errp, "velo: objstore.retries must be from 0 to 10");
+            goto out;
+        }
+        c->retries = n ? n : VELO_OBJ_RETRIES_NONE;
+    }   /* else 0: the library's default */
     str = qemu_opt_get(opts, "objstore.secret-key-secret");
     if (str) {
         c->secret_key = qcrypto_secret_lookup_as_utf8(str, errp);

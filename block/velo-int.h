@@ -203,7 +203,7 @@ typedef struct VeloJSegConfig {
     char *secret_key, *ca_file;
     bool insecure;
     unsigned timeout_ms;        /* per request, 0: the library's default */
-    unsigned retries;           /* as VeloObjConfig.retries */
+    unsigned retries;           /* as VeloObjConfig.retries (0: default) */
 } VeloJSegConfig;
 
 /* Journal segments in the object store (jseg.c, jseg-opts.c). */

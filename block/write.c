@@ -68,6 +68,16 @@ static void coroutine_fn velo_busy_release(BDRVVeloState *s, VeloBusy **busy,
     }
 }
 
+/*
+ * Extent @idx now holds a guest write (pinned, DIRTY): its object in the
+ * store, if any, is older.
+ */
+static void velo_extent_dirtied(BDRVVeloState *s, uint64_t idx)
+{
+    velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
+    velo_tier_forget(s, idx);
+}
+
 int coroutine_fn velo_co_extent_content(BDRVVeloState *s, uint64_t idx,
                                         uint8_t *buf)
 {
@@ -145,8 +155,7 @@ int coroutine_fn velo_co_write_cache(BDRVVeloState *s, int64_t offset,
             ret = velo_cache_store_dirty(s, idx, buf);
         }
         if (ret == 0) {
-            velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
-            velo_tier_forget(s, idx);
+            velo_extent_dirtied(s, idx);
             velo_jres_drop(s, idx);
             velo_ram_put(s, idx, buf);
         }
@@ -396,8 +405,7 @@ static int coroutine_fn velo_co_wb_whole(BDRVVeloState *s, int64_t offset,
         *key = idx;
         velo_jres_drop(s, idx);
         g_hash_table_insert(s->jres, key, e);
-        velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
-        velo_tier_forget(s, idx);
+        velo_extent_dirtied(s, idx);
         velo_ram_forget(s, idx);
         s->write_gen++;
     }
@@ -448,8 +456,7 @@ static void coroutine_fn velo_wb_job_co(void *opaque)
             ret = velo_cache_store_dirty(s, idx, buf);
         }
         if (ret == 0) {
-            velo_extmap_set(s->map, idx, VELO_EXT_DIRTY);
-            velo_tier_forget(s, idx);
+            velo_extent_dirtied(s, idx);
             velo_jres_drop(s, idx);
             velo_ram_update(s, idx, buf);
         }
