@@ -34,6 +34,7 @@
 #include "qemu/iov.h"
 #include "qemu/main-loop.h"
 #include "qemu/memalign.h"
+#include "qemu/timer.h"
 #include "block/aio-wait.h"
 #include "block/block_int.h"
 #include "sysemu/block-backend.h"
@@ -52,6 +53,10 @@ typedef struct VeloReq {
     bool background;                    /* a BACKGROUND READ, not promoted:
                                            in c->bg_reqs */
     bool io;                            /* counted in c->nb_io */
+    int64_t t_recv;                     /* get_clock() at receipt, when
+                                           velo_export_reply is traced */
+    GList *bg_link;                     /* in c->bg_order, or NULL */
+    Coroutine *gate_co;                 /* waiting for its turn to encode */
 } VeloReq;
 
 /*
@@ -168,7 +173,8 @@ static int coroutine_fn velo_co_skip(VeloClient *c, size_t len)
  * comes.  On failure the connection is closed.  @iov is consumed.
  */
 static int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
-                                      unsigned niov, const bool *background)
+                                      unsigned niov, const bool *background,
+                                      int64_t *t_start)
 {
     bool was_bg = false, bg = false;
     int ret = 0;
@@ -188,6 +194,9 @@ static int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
         qemu_co_queue_wait(bg ? &c->send_bg : &c->send_fg, NULL);
     }
     c->send_busy = true;
+    if (t_start) {
+        *t_start = get_clock();
+    }
     while (niov > 0 && ret == 0) {
         ssize_t n;
 
@@ -238,7 +247,7 @@ int coroutine_fn velo_co_send(VeloClient *c, uint16_t type, uint64_t handle,
     };
 
     velo_hdr_encode(hdr, &h);
-    return velo_co_sendv(c, iov, len ? 2 : 1, NULL);
+    return velo_co_sendv(c, iov, len ? 2 : 1, NULL, NULL);
 }
 
 int coroutine_fn G_GNUC_PRINTF(4, 5)
@@ -313,6 +322,70 @@ static void coroutine_fn velo_co_map(VeloClient *c, VeloReq *req)
                  velo_map_reply_encode(buf, (VeloMapEntry *)e->data, e->len));
 }
 
+/* Let the BACKGROUND READ now first in c->bg_order encode, if none does. */
+static void velo_bg_gate_kick(VeloClient *c)
+{
+    VeloReq *head = g_queue_peek_head(&c->bg_order);
+
+    if (!c->bg_encoding && head && head->gate_co) {
+        Coroutine *co = head->gate_co;
+
+        head->gate_co = NULL;
+        aio_co_wake(co);
+    }
+}
+
+/* @req no longer takes a turn to encode as a guess. */
+static void velo_bg_order_remove(VeloClient *c, VeloReq *req)
+{
+    if (req->bg_link) {
+        bool head = c->bg_order.head == req->bg_link;
+
+        g_queue_delete_link(&c->bg_order, req->bg_link);
+        req->bg_link = NULL;
+        if (head) {
+            velo_bg_gate_kick(c);
+        }
+    }
+}
+
+void velo_client_gate_move(VeloClient *c, AioContext *ctx)
+{
+    GList *l;
+
+    for (l = c->bg_order.head; l; l = l->next) {
+        VeloReq *req = l->data;
+
+        if (req->gate_co) {
+            aio_co_schedule(ctx, req->gate_co);
+            req->gate_co = NULL;
+        }
+    }
+}
+
+/*
+ * Wait until @req may encode: at once unless it is a guess, else when it
+ * is the oldest guess not yet encoded and no other guess encodes.
+ * Returns whether it holds c->bg_encoding (give it back and call
+ * velo_bg_order_remove once encoded).  A PROMOTE or the connection
+ * closing lets it go at once, without the turn.
+ */
+static bool coroutine_fn velo_bg_turn(VeloClient *c, VeloReq *req)
+{
+    while (req->bg_link && !c->closing &&
+           (c->bg_encoding || c->bg_order.head != req->bg_link)) {
+        req->gate_co = qemu_coroutine_self();
+        qemu_coroutine_yield();
+        req->gate_co = NULL;
+    }
+    if (!req->bg_link || c->closing || c->bg_encoding) {
+        velo_bg_order_remove(c, req);
+        return false;
+    }
+    c->bg_encoding = true;
+    return true;
+}
+
 /*
  * Answer READ with one chunk per run of extents: all-zero extents become
  * a payload-less ZERO chunk, the rest RAW chunks that point into the read
@@ -340,6 +413,7 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
         .no_ref = req->r.flags & VELO_READ_NO_REF,
     };
     uint8_t *data;
+    bool bg;
     int ret;
 
     data = qemu_try_blockalign(blk_bs(blk), len);
@@ -361,7 +435,15 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
     }
     job.data = data;
     job.zbuf = zbuf;
-    if (velo_co_encode_extents(&job) < 0) {
+    bg = velo_bg_turn(c, req);
+    ret = velo_co_encode_extents(&job);
+    if (bg) {
+        /* (A PROMOTE may have taken it out of bg_order meanwhile.) */
+        c->bg_encoding = false;
+        velo_bg_order_remove(c, req);
+        velo_bg_gate_kick(c);
+    }
+    if (ret < 0) {
         velo_co_error(c, req->handle, VELO_E_IO, "out of memory");
         qemu_vfree(data);
         return;
@@ -398,7 +480,17 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
     }
     assert(h.length <= VELO_EXP_MAX_PAYLOAD && niov <= 2 * nmax + 1);
     velo_hdr_encode(hb, &h);
-    velo_co_sendv(c, iov, niov, &req->background);
+    if (req->t_recv) {
+        int64_t t_ready = get_clock(), t_start = t_ready;
+
+        velo_co_sendv(c, iov, niov, &req->background, &t_start);
+        trace_velo_export_reply(c, req->handle, req->r.flags, h.length,
+                                (t_ready - req->t_recv) / SCALE_US,
+                                (t_start - t_ready) / SCALE_US,
+                                (get_clock() - t_start) / SCALE_US);
+    } else {
+        velo_co_sendv(c, iov, niov, &req->background, NULL);
+    }
     qemu_vfree(data);
 }
 
@@ -464,6 +556,7 @@ static void coroutine_fn velo_req_co(void *opaque)
         g_hash_table_lookup(c->bg_reqs, &req->handle) == req) {
         g_hash_table_remove(c->bg_reqs, &req->handle);
     }
+    velo_bg_order_remove(c, req);
     velo_client_req_done(c, req->charge, &req->io);
 }
 
@@ -524,9 +617,13 @@ static void coroutine_fn velo_co_start_request(VeloClient *c, VeloHdr *h,
                   (c->features & VELO_F_ZSTD) && exp->compress_level ?
                   2 * r.length : r.length,
         .background = r.flags & VELO_READ_BACKGROUND,
+        .t_recv = trace_event_get_state_backends(TRACE_VELO_EXPORT_REPLY) ?
+                  get_clock() : 0,
     };
     if (req->background) {
         g_hash_table_insert(c->bg_reqs, &req->handle, req);
+        g_queue_push_tail(&c->bg_order, req);
+        req->bg_link = c->bg_order.tail;
     }
     velo_client_req_start(c, req->charge, &req->io);
     aio_co_enter(exp->common.ctx, qemu_coroutine_create(velo_req_co, req));
@@ -553,7 +650,14 @@ static const char *coroutine_fn velo_promote(VeloClient *c, VeloHdr *h)
     if (req) {
         g_hash_table_remove(c->bg_reqs, &h->handle);
         req->background = false;
-        /* If it waits to send, it now waits with the others. */
+        /* If it waits to encode or send, it now goes with the others. */
+        velo_bg_order_remove(c, req);
+        if (req->gate_co) {
+            Coroutine *co = req->gate_co;
+
+            req->gate_co = NULL;
+            aio_co_wake(co);
+        }
         qemu_co_queue_restart_all(&c->send_bg);
     }
     return NULL;
@@ -965,6 +1069,7 @@ void velo_client_new(VeloListener *l, QIOChannelSocket *sioc)
     velo_client_short_queue(sioc);
     qemu_co_queue_init(&c->send_fg);
     qemu_co_queue_init(&c->send_bg);
+    g_queue_init(&c->bg_order);
     c->bg_reqs = g_hash_table_new(g_int64_hash, g_int64_equal);
 
     l->nconns++;

@@ -156,6 +156,16 @@ struct VeloClient {
     unsigned fg_run;                    /* frames of send_fg since the last
                                            of send_bg, while it waited */
     CoQueue send_fg, send_bg;
+    /*
+     * Encoding READ replies (compression and hashes, in the thread pool)
+     * costs CPU that a demand READ should not share with guesses: at most
+     * one BACKGROUND READ encodes at a time (bg_encoding), and they take
+     * their turns in the order the client sent them (bg_order, VeloReq *
+     * not yet encoded), whatever order their reads complete in.  One
+     * worker encodes far faster than a WAN link drains.  (export-conn.c)
+     */
+    bool bg_encoding;
+    GQueue bg_order;
     GHashTable *bg_reqs;                /* handle -> BACKGROUND READ not
                                            promoted yet (export-conn.c) */
     QLIST_ENTRY(VeloClient) next;       /* listener->pending, exp->clients */
@@ -193,6 +203,10 @@ int coroutine_fn velo_co_send(VeloClient *c, uint16_t type, uint64_t handle,
 int coroutine_fn G_GNUC_PRINTF(4, 5)
 velo_co_error(VeloClient *c, uint64_t handle, VeloStatus status,
               const char *fmt, ...);
+
+/* Re-enter in @ctx the guesses of @c that wait for their turn to encode
+ * (the export moved to @ctx). */
+void velo_client_gate_move(VeloClient *c, AioContext *ctx);
 
 /*
  * Count a request coroutine of @c that holds @charge bytes of buffers

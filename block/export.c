@@ -189,6 +189,7 @@ static void velo_exp_attached(AioContext *ctx, void *opaque)
         }
         velo_exp_move_queue(&c->send_fg, ctx);
         velo_exp_move_queue(&c->send_bg, ctx);
+        velo_client_gate_move(c, ctx);
         if (c->parked == VELO_PARK_SLOT || c->parked == VELO_PARK_EXIT ||
             (c->parked == VELO_PARK_GLOBAL && velo_client_slot_unqueue(c))) {
             /* (One the slot queue let go of is woken already: a race.) */
