@@ -197,12 +197,38 @@ void velo_client_new(VeloListener *l, QIOChannelSocket *sioc);
  */
 void velo_client_close(VeloClient *c);
 
+/*
+ * Send one frame: @iov[0] is its encoded header.  Frames never interleave;
+ * while *@background (the reply to a BACKGROUND READ, until a PROMOTE) it
+ * waits until no other frame does, or until its share (VELO_EXP_BG_SHARE)
+ * comes.  If @t_start, it gets get_clock() when the frame's turn came.
+ * On failure the connection is closed.  @iov is consumed.
+ */
+int coroutine_fn velo_co_sendv(VeloClient *c, struct iovec *iov,
+                               unsigned niov, const bool *background,
+                               int64_t *t_start);
+
 /* Send one frame / an ERROR frame (the connection closes on failure). */
 int coroutine_fn velo_co_send(VeloClient *c, uint16_t type, uint64_t handle,
                               uint32_t status, void *payload, size_t len);
 int coroutine_fn G_GNUC_PRINTF(4, 5)
 velo_co_error(VeloClient *c, uint64_t handle, VeloStatus status,
               const char *fmt, ...);
+
+/* --- export-read.c: MAP and READ ------------------------------------- */
+
+/*
+ * Decode a MAP or READ (header @h, its 16-byte payload @p), answer a bad
+ * one with ERROR, else start a coroutine that serves it.
+ */
+void coroutine_fn velo_co_start_request(VeloClient *c, VeloHdr *h,
+                                        const uint8_t *p);
+
+/*
+ * PROMOTE (header only, the handle of a READ).  Returns why the connection
+ * must close, or NULL.
+ */
+const char *coroutine_fn velo_co_promote_req(VeloClient *c, VeloHdr *h);
 
 /* Re-enter in @ctx the guesses of @c that wait for their turn to encode
  * (the export moved to @ctx). */
