@@ -42,6 +42,9 @@
 
 #define VELO_JSEG_EAGER         (16u << 20)     /* upload at once past this */
 #define VELO_JSEG_MAX           (64u << 20)     /* bytes per segment */
+/* Segments a listing may hold: uploads are deleted once drained, so even
+ * hosts that were lost with a backlog leave far fewer. */
+#define VELO_JSEG_LIST_MAX      1000000
 
 /* --- worker-thread jobs ---------------------------------------------- */
 
@@ -73,8 +76,8 @@ static int velo_obj_worker(void *opaque)
         job->ret = velo_obj_delete(job->st, job->key, &job->err);
         break;
     default:
-        job->ret = velo_obj_list_all(job->st, job->key, &job->list,
-                                     &job->err);
+        job->ret = velo_obj_list_all(job->st, job->key, VELO_JSEG_LIST_MAX,
+                                     &job->list, &job->err);
         break;
     }
     return 0;

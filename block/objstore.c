@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>
@@ -265,8 +266,8 @@ int velo_obj_list(VeloObjStore *s, const char *prefix,
     return 0;
 }
 
-int velo_obj_list_all(VeloObjStore *s, const char *prefix, VeloObjList **out,
-                      GError **errp)
+int velo_obj_list_all(VeloObjStore *s, const char *prefix, uint64_t max_keys,
+                      VeloObjList **out, GError **errp)
 {
     g_autoptr(VeloObjList) all = NULL;
     g_autofree char *after = NULL;
@@ -290,11 +291,18 @@ int velo_obj_list_all(VeloObjStore *s, const char *prefix, VeloObjList **out,
         }
         if (!all) {
             all = g_steal_pointer(&page);
-            continue;
+        } else {
+            for (i = 0; i < page->items->len; i++) {
+                VeloObjInfo *o = &g_array_index(page->items, VeloObjInfo, i);
+                velo_obj_list_add(all, o->key, o->size);
+            }
         }
-        for (i = 0; i < page->items->len; i++) {
-            VeloObjInfo *o = &g_array_index(page->items, VeloObjInfo, i);
-            velo_obj_list_add(all, o->key, o->size);
+        if (all->items->len > max_keys) {
+            return velo_obj_fail(errp, -EFBIG, s, "list", prefix,
+                                 "more than %" PRIu64 " objects, more than "
+                                 "this disk can have: not the bucket or "
+                                 "prefix it uses, or a broken server",
+                                 max_keys);
         }
     }
     all->truncated = false;

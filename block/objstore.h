@@ -171,9 +171,14 @@ int velo_obj_list(VeloObjStore *s, const char *prefix,
                   GError **errp);
 void velo_obj_list_free(VeloObjList *l);
 
-/* Every key under @prefix, paging through velo_obj_list() (never truncated). */
-int velo_obj_list_all(VeloObjStore *s, const char *prefix, VeloObjList **out,
-                      GError **errp);
+/*
+ * Every key under @prefix, paging through velo_obj_list() (never
+ * truncated).  More than @max_keys of them is an error (-EFBIG): the
+ * caller knows how many it can have, and a broken or hostile server could
+ * list new keys for ever.
+ */
+int velo_obj_list_all(VeloObjStore *s, const char *prefix, uint64_t max_keys,
+                      VeloObjList **out, GError **errp);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VeloObjList, velo_obj_list_free)
 
 /* Check @key against the key rules above; @why says which rule failed. */

@@ -361,7 +361,8 @@ int velo_tier_open(BDRVVeloState *s, Error **errp)
     }
     prefix = g_strdup_printf("%sext/", s->jseg.prefix);
     plen = strlen(prefix);
-    if (velo_obj_list_all(s->jseg.store, prefix, &l, &err) < 0) {
+    if (velo_obj_list_all(s->jseg.store, prefix, s->map->n_extents,
+                          &l, &err) < 0) {
         error_setg(errp, "velo: cannot list the extents in the object store: "
                    "%s", err->message);
         g_error_free(err);

@@ -6,6 +6,8 @@
 #                 only keys the client skips (a dot segment, '//')
 #   html          200 with a web page for every request (not S3 at all)
 #   ok            an empty, well-formed bucket
+#   endless       every listing says "truncated" and brings 1000 new, valid
+#                 keys after the last one asked for, for ever
 #   hang          an empty bucket that never answers a PUT
 # Counts list requests in PORTFILE.lists.
 import http.server
@@ -64,6 +66,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 f.write(str(lists))
             if mode == 'loop-invalid' and q.get('max-keys') != ['1']:
                 return self.reply(200, listing(['.hidden', 'a//b'], True, 'T'))
+            if mode == 'endless' and q.get('max-keys') != ['1']:
+                keys = ['k/%012d' % (lists * 1000 + i) for i in range(1000)]
+                return self.reply(200, listing(keys, True, 'T%d' % lists))
             return self.reply(200, listing([], False))
         self.reply(404, b'<Error><Code>NoSuchKey</Code></Error>')
 

@@ -4,6 +4,7 @@
  * it at a server that answers like a broken or hostile S3.
  *
  *   s3-probe ENDPOINT list MAX     velo_obj_list of up to MAX keys
+ *   s3-probe ENDPOINT listall MAX  velo_obj_list_all, at most MAX keys
  *   s3-probe ENDPOINT put KEY      velo_obj_put of 16 bytes
  *
  * Exit status: 0 the operation ran (whatever its result), 1 open failed.
@@ -27,7 +28,7 @@ int main(int argc, char **argv)
     int ret = -1;
 
     if (argc < 4) {
-        fprintf(stderr, "usage: s3-probe ENDPOINT list MAX | put KEY\n");
+        fprintf(stderr, "usage: s3-probe ENDPOINT list MAX | listall MAX | put KEY\n");
         return 2;
     }
     cfg.endpoint = argv[1];
@@ -42,6 +43,16 @@ int main(int argc, char **argv)
         ret = velo_obj_list(s, "", NULL, atoi(argv[3]), &l, &err);
         printf("list: %d%s%s\n", ret, err ? ": " : "", err ? err->message : "");
         if (l) {
+            velo_obj_list_free(l);
+        }
+    } else if (strcmp(argv[2], "listall") == 0) {
+        VeloObjList *l = NULL;
+
+        ret = velo_obj_list_all(s, "", strtoull(argv[3], NULL, 10), &l, &err);
+        printf("listall: %d%s%s\n", ret, err ? ": " : "",
+               err ? err->message : "");
+        if (l) {
+            printf("keys: %u\n", l->items->len);
             velo_obj_list_free(l);
         }
     } else if (strcmp(argv[2], "put") == 0) {

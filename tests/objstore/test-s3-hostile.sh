@@ -4,6 +4,9 @@
 #  - listings that say "truncated" forever, with the same token and only
 #    keys the client skips, end with an error at once (they looped forever:
 #    the next page was anchored on the last key listed, not the last seen);
+#  - listings that say "truncated" forever with new, valid keys end with
+#    an error once there are more keys than the caller can have (they
+#    grew without bound);
 #  - a web server that answers 200 to everything is refused at open (it was
 #    taken for an empty bucket, so a recovery would find nothing);
 #  - a sound empty bucket opens and lists;
@@ -55,6 +58,15 @@ check "endless truncated listing ends (exit $rc; 124 is a timeout)" "$rc" '^0$'
 check "endless truncated listing is an error" "$out" 'list: -71: .*broken server'
 n=$(cat "$tmp/port.lists" 2>/dev/null || echo 0)
 check "it took a few list requests ($n), not hundreds" "$n" '^[1-9]$'
+
+serve endless
+out=$(timeout 20 "$probe" "$url" listall 5000 2>&1); rc=$?
+check "endless listing of new keys ends (exit $rc; 124 is a timeout)" "$rc" '^0$'
+check "endless listing of new keys is an error" "$out" 'listall: -27: .*more than 5000 objects'
+n=$(cat "$tmp/port.lists" 2>/dev/null || echo 0)
+# One velo_obj_list() call asks for up to 100000 keys, 1000 a request.
+check "it stopped after one call's worth of requests ($n)" \
+    "$([ "$n" -ge 1 ] && [ "$n" -le 110 ] && echo yes)" '^yes$'
 
 serve html
 out=$(timeout 20 "$probe" "$url" put k/a 2>&1)
