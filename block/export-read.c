@@ -102,18 +102,17 @@ static void velo_bg_gate_kick(VeloClient *c)
     }
 }
 
-/* @req no longer takes a turn to encode as a guess. */
+/*
+ * @req no longer takes a turn to encode as a guess; the guess now first
+ * gets its turn if none encodes.
+ */
 static void velo_bg_order_remove(VeloClient *c, VeloReq *req)
 {
     if (req->bg_link) {
-        bool head = c->bg_order.head == req->bg_link;
-
         g_queue_delete_link(&c->bg_order, req->bg_link);
         req->bg_link = NULL;
-        if (head) {
-            velo_bg_gate_kick(c);
-        }
     }
+    velo_bg_gate_kick(c);
 }
 
 void velo_client_gate_move(VeloClient *c, AioContext *ctx)
@@ -145,7 +144,7 @@ static bool coroutine_fn velo_bg_turn(VeloClient *c, VeloReq *req)
         qemu_coroutine_yield();
         req->gate_co = NULL;
     }
-    if (!req->bg_link || c->closing || c->bg_encoding) {
+    if (!req->bg_link || c->closing) {
         velo_bg_order_remove(c, req);
         return false;
     }
@@ -205,10 +204,8 @@ static void coroutine_fn velo_co_read_extents(VeloClient *c, VeloReq *req)
     bg = velo_bg_turn(c, req);
     ret = velo_co_encode_extents(&job);
     if (bg) {
-        /* (A PROMOTE may have taken it out of bg_order meanwhile.) */
         c->bg_encoding = false;
         velo_bg_order_remove(c, req);
-        velo_bg_gate_kick(c);
     }
     if (ret < 0) {
         velo_co_error(c, req->handle, VELO_E_IO, "out of memory");
