@@ -33,7 +33,7 @@ uint8_t *velo_cache_rec_build(BDRVVeloState *s, uint64_t idx,
                               uint32_t *size)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
-    uint8_t *rec = qemu_try_blockalign(NULL, VELO_REC_HDR_SIZE + len);
+    uint8_t *rec = velo_workbuf_try_alloc(s, VELO_REC_HDR_SIZE + len);
     uint8_t *payload;
     uint8_t aad[VELO_REC_AAD_SIZE];
     VeloCacheRec r = { .plain_len = len, .stored_len = len };
@@ -62,7 +62,7 @@ uint8_t *velo_cache_rec_build(BDRVVeloState *s, uint64_t idx,
         velo_cache_rec_aad(aad, &s->chdr, idx, &r);
         if (!velo_atrest_seal(&s->atrest, r.nonce, aad, sizeof(aad), payload,
                               r.stored_len, payload, r.tag)) {
-            qemu_vfree(rec);
+            velo_cache_rec_free(s, idx, rec);
             return NULL;
         }
     }
@@ -74,11 +74,17 @@ uint8_t *velo_cache_rec_build(BDRVVeloState *s, uint64_t idx,
     return rec;
 }
 
+void velo_cache_rec_free(BDRVVeloState *s, uint64_t idx, uint8_t *rec)
+{
+    velo_workbuf_free(s, rec, VELO_REC_HDR_SIZE +
+                      velo_extmap_extent_len(s->map, idx));
+}
+
 int coroutine_fn velo_cache_rec_read(BDRVVeloState *s, uint64_t idx,
                                      uint8_t *buf, uint32_t crc)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
-    uint8_t *rec = qemu_blockalign(NULL, VELO_REC_HDR_SIZE + len);
+    uint8_t *rec = velo_workbuf_alloc(s, VELO_REC_HDR_SIZE + len);
     uint8_t *payload = rec + VELO_REC_HDR_SIZE;
     uint8_t aad[VELO_REC_AAD_SIZE];
     VeloCacheRec r;
@@ -138,6 +144,6 @@ out:
     if (why) {
         trace_velo_cache_bad_record(s, idx, why);
     }
-    qemu_vfree(rec);
+    velo_cache_rec_free(s, idx, rec);
     return ret;
 }

@@ -110,9 +110,6 @@ static int velo_cache_load_index(BDRVVeloState *s, Error **errp)
     return 0;
 }
 
-typedef uint8_t VeloRecBuf;
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(VeloRecBuf, qemu_vfree)
-
 /* The seal file: the epoch the cache file must have reached, MAC'd. */
 #define VELO_SEAL_SIZE  24
 
@@ -517,10 +514,11 @@ int coroutine_fn velo_cache_write_index(BDRVVeloState *s)
 {
     const uint64_t per_chunk = (1 << 20) / VELO_CACHE_ENTRY_SIZE;
     uint64_t n = s->chdr.n_extents, first, i;
-    g_autofree uint8_t *buf = g_malloc(per_chunk * VELO_CACHE_ENTRY_SIZE);
-    int ret;
+    /* Mapped for itself: a 1 MiB heap chunk would stay resident. */
+    uint8_t *buf = velo_databuf_alloc(per_chunk * VELO_CACHE_ENTRY_SIZE);
+    int ret = 0;
 
-    for (first = 0; first < n; first += per_chunk) {
+    for (first = 0; first < n && ret == 0; first += per_chunk) {
         uint64_t cnt = MIN(per_chunk, n - first);
         for (i = 0; i < cnt; i++) {
             velo_cache_entry_encode(buf + i * VELO_CACHE_ENTRY_SIZE, first + i,
@@ -530,11 +528,9 @@ int coroutine_fn velo_cache_write_index(BDRVVeloState *s)
         ret = bdrv_co_pwrite(s->cache_child,
                             velo_cache_entry_offset(&s->chdr, first),
                             cnt * VELO_CACHE_ENTRY_SIZE, buf, 0);
-        if (ret < 0) {
-            return ret;
-        }
     }
-    return 0;
+    velo_databuf_free(buf, per_chunk * VELO_CACHE_ENTRY_SIZE);
+    return ret;
 }
 
 uint32_t velo_qiov_crc(QEMUIOVector *qiov)
@@ -585,14 +581,14 @@ int coroutine_fn velo_cache_readv(BDRVVeloState *s, uint64_t idx,
 
     qemu_iovec_init_slice(&slice, qiov, qoff, len);
     if (s->chdr.flags & VELO_CACHE_F_RECORDS) {
-        uint8_t *bounce = qemu_try_blockalign(NULL, len);
+        uint8_t *bounce = velo_workbuf_try_alloc(s, len);
 
         ret = bounce ? velo_cache_rec_read(s, idx, bounce, s->crc[idx])
                      : -ENOMEM;
         if (ret == 0) {
             qemu_iovec_from_buf(&slice, 0, bounce, len);
         }
-        qemu_vfree(bounce);
+        velo_workbuf_free(s, bounce, len);
         *raced = s->write_gen != gen || velo_extmap_get(s->map, idx) != st;
         if (ret == -EILSEQ && st == VELO_EXT_DIRTY && !*raced) {
             /* A pinned write we can't vouch for: an error, never data. */
@@ -677,7 +673,7 @@ int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
                                         const uint8_t *buf)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
-    g_autoptr(VeloRecBuf) rec = NULL;
+    uint8_t *rec = NULL;
     uint32_t crc;
     int ret;
 
@@ -686,6 +682,7 @@ int coroutine_fn velo_cache_store_clean(BDRVVeloState *s, uint64_t idx,
     }
     ret = bdrv_co_pwrite(s->cache_child, velo_cache_data_offset(&s->chdr, idx),
                         len, buf, 0);
+    velo_cache_rec_free(s, idx, rec);
     if (ret == 0) {
         ret = velo_cache_put_entry(s, idx, VELO_EXT_CACHED, crc);
     }
@@ -716,7 +713,7 @@ int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
                                         const uint8_t *buf)
 {
     uint32_t len = velo_extmap_extent_len(s->map, idx);
-    g_autoptr(VeloRecBuf) rec = NULL;
+    uint8_t *rec = NULL;
     uint32_t crc;
     VeloExtState st = velo_extmap_get(s->map, idx);
     int64_t off = velo_cache_data_offset(&s->chdr, idx);
@@ -742,6 +739,7 @@ int coroutine_fn velo_cache_store_dirty(BDRVVeloState *s, uint64_t idx,
         s->crc[idx] = crc;
     }
     s->write_gen++;
+    velo_cache_rec_free(s, idx, rec);
     return ret;
 }
 

@@ -6,6 +6,11 @@
  */
 #include "qemu/osdep.h"
 #include <sys/mman.h>
+#ifdef CONFIG_MALLOC_TRIM
+#include <malloc.h>
+#endif
+#include "qemu/atomic.h"
+#include "qemu/timer.h"
 #include "databuf.h"
 
 void *velo_databuf_try_alloc(size_t size)
@@ -74,4 +79,20 @@ void velo_payload_free(void *p)
     base = (uint8_t *)p - PAYLOAD_HDR;
     memcpy(&size, base, sizeof(size));
     velo_databuf_free(base, size + PAYLOAD_HDR);
+}
+
+void velo_heap_trim(void)
+{
+#ifdef CONFIG_MALLOC_TRIM
+    /* When the process last trimmed; any thread may call. */
+    static int64_t last_ns;
+    int64_t now = get_clock();
+    int64_t last = qatomic_read(&last_ns);
+
+    if (now - last < VELO_HEAP_TRIM_NS ||
+        qatomic_cmpxchg(&last_ns, last, now) != last) {
+        return;
+    }
+    malloc_trim(0);
+#endif
 }

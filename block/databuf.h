@@ -37,4 +37,16 @@ void velo_databuf_free(void *p, size_t size);
 void *velo_payload_try_alloc(size_t size);
 void velo_payload_free(void *p);
 
+
+/*
+ * Data buffers under VELO_DATABUF_MMAP, and the node's other small
+ * allocations, come from the malloc heap, which keeps the pages of freed
+ * chunks.  velo_heap_trim() gives them back to the system (malloc_trim(),
+ * as QEMU's RCU thread does after its callbacks), at most once every
+ * VELO_HEAP_TRIM_NS in the whole process, so that it is cheap to call
+ * after every fetch.
+ */
+#define VELO_HEAP_TRIM_NS   (250 * 1000 * 1000)
+void velo_heap_trim(void);
+
 #endif

@@ -21,7 +21,8 @@
  *   - DIRTY extents are never fetched nor evicted;
  *   - the RAM tier holds exact copies of CACHED/DIRTY extents (or of fetched
  *     ones whose cache write failed), at most ram_max of them, and fewer
- *     while fetch buffers are alive: the two share ram-size (ram_shrink()).
+ *     while fetch and work buffers are alive: they share ram-size, less
+ *     the node's own state (ram_state), in ram_shrink().
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -69,10 +70,11 @@ static void ram_drop(BDRVVeloState *s, VeloRamEnt *e, uint8_t **spare)
 }
 
 /*
- * ram-size bounds the RAM tier and the fetch buffers together: in-flight
- * fetches (their buffers and reply payloads, s->buf_bytes) push the least
- * recently used extents out, so that RAM use stays within ram-size plus
- * metadata however much is being fetched.  Returns whether @room more
+ * ram-size bounds the node's RAM apart from its metadata: the RAM tier, the
+ * buffers of fetches in flight, their reply payloads and work buffers
+ * (s->buf_bytes), and the node's own state (s->ram_state, VELO_RAM_STATE).
+ * Buffers push the least recently used extents out, so that RAM use stays
+ * within ram-size plus metadata however much is being fetched.  Returns whether @room more
  * bytes (one more RAM-tier extent) now fit.  The buffer of an extent it
  * drops may be kept in *@spare (if not NULL) for the new one: a full RAM
  * tier then turns over without mapping and unmapping (databuf.h).
@@ -82,8 +84,9 @@ static bool ram_shrink(BDRVVeloState *s, uint64_t room, uint8_t **spare)
     bool fits;
 
     for (;;) {
-        fits = s->ram_count * s->extent_size + s->buf_bytes + room <=
-               s->ram_size && s->ram_count + (room ? 1 : 0) <= s->ram_max;
+        fits = s->ram_count * s->extent_size + s->buf_bytes + s->ram_state +
+               room <= s->ram_size &&
+               s->ram_count + (room ? 1 : 0) <= s->ram_max;
         if (fits || !s->ram_count) {
             return fits;
         }
@@ -115,6 +118,34 @@ void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
         s->ram_count++;
     }
     memcpy(e->data, data, len);
+}
+
+uint8_t *velo_workbuf_try_alloc(BDRVVeloState *s, size_t size)
+{
+    uint8_t *p = velo_databuf_try_alloc(size);
+
+    if (p) {
+        s->buf_bytes += size;
+        ram_shrink(s, 0, NULL);
+    }
+    return p;
+}
+
+uint8_t *velo_workbuf_alloc(BDRVVeloState *s, size_t size)
+{
+    uint8_t *p = velo_databuf_alloc(size);
+
+    s->buf_bytes += size;
+    ram_shrink(s, 0, NULL);
+    return p;
+}
+
+void velo_workbuf_free(BDRVVeloState *s, uint8_t *p, size_t size)
+{
+    if (p) {
+        s->buf_bytes -= size;
+        velo_databuf_free(p, size);
+    }
 }
 
 void velo_ram_forget(BDRVVeloState *s, uint64_t idx)
@@ -335,6 +366,8 @@ static int coroutine_fn velo_co_fetch_once(BDRVVeloState *s, uint64_t off,
     ret = velo_co_decode_read(s, off, len, buf, flags, payload, plen, start,
                               delivered, delivered_ns, errp);
     s->buf_bytes -= plen;
+    velo_payload_free(g_steal_pointer(&payload));
+    velo_heap_trim();
     return ret;
 }
 
@@ -649,7 +682,7 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
             continue;
         }
         if (st == VELO_EXT_CACHED || st == VELO_EXT_DIRTY) {
-            uint8_t *buf = qemu_blockalign(NULL, s->extent_size);
+            uint8_t *buf = velo_workbuf_alloc(s, s->extent_size);
             bool raced;
             int ret = velo_cache_read(s, idx, buf, &raced);
             if (ret == 0) {
@@ -659,7 +692,7 @@ static int coroutine_fn velo_co_read_piece(BDRVVeloState *s, uint64_t idx,
                 qemu_iovec_from_buf(qiov, qoff, buf + in_off, len);
                 *src = MAX(*src, SRC_CACHE);
             }
-            qemu_vfree(buf);
+            velo_workbuf_free(s, buf, s->extent_size);
             if (ret != -EAGAIN) {
                 return ret;
             }
@@ -737,7 +770,8 @@ void velo_fetch_init(BDRVVeloState *s)
     s->ram = g_hash_table_new(g_int64_hash, g_int64_equal);
     s->jres = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     QTAILQ_INIT(&s->ram_lru);
-    s->ram_max = s->ram_size / s->extent_size;
+    s->ram_state = MIN(VELO_RAM_STATE, s->ram_size / 8);
+    s->ram_max = (s->ram_size - s->ram_state) / s->extent_size;
     qemu_co_rwlock_init(&s->write_lock);
     qemu_co_queue_init(&s->wb_wait);
     s->zdctx = ZSTD_createDCtx();

@@ -260,7 +260,7 @@ static uint64_t velo_tier_victim(BDRVVeloState *s)
 static void coroutine_fn velo_tier_evict_co(void *opaque)
 {
     BDRVVeloState *s = opaque;
-    uint8_t *buf = qemu_blockalign(NULL, s->extent_size);
+    uint8_t *buf = velo_workbuf_alloc(s, s->extent_size);
     uint64_t target = s->tier.limit > VELO_TIER_SLACK * s->extent_size ?
                       s->tier.limit - VELO_TIER_SLACK * s->extent_size : 0;
 
@@ -314,7 +314,7 @@ static void coroutine_fn velo_tier_evict_co(void *opaque)
         }
         velo_busy_finish(s, b);
     }
-    qemu_vfree(buf);
+    velo_workbuf_free(s, buf, s->extent_size);
     s->tier.running = false;
     bdrv_dec_in_flight(s->bs);
 }

@@ -25,6 +25,16 @@
 #include "atrest.h"
 #include "journal.h"
 #include "databuf.h"
+
+/*
+ * What ram-size keeps for the node's own working state, beside the data it
+ * counts (RAM tier, fetch and work buffers, replies): its zstd contexts
+ * (about 100 KiB each), the RAM tier's bookkeeping, the pages of velo's,
+ * zstd's and OpenSSL's code that a plain block read never touches, and the
+ * malloc heap's slack.  Measured at 1.1-1.5 MiB (docs/performance.md); at
+ * most an eighth of ram-size is kept, so a small RAM tier still works.
+ */
+#define VELO_RAM_STATE      (1536 * 1024)
 #include "linkest.h"
 
 /* Silence on a busy connection: send PING at the first, drop at the second. */
@@ -324,7 +334,8 @@ typedef struct BDRVVeloState {
     QTAILQ_HEAD(, VeloRamEnt) ram_lru;
     GHashTable *ram;            /* extent idx -> VeloRamEnt * */
     uint64_t ram_count, ram_max;
-    uint64_t buf_bytes;         /* fetch buffers and READ replies alive */
+    uint64_t ram_state;         /* ram-size kept for the node's own state */
+    uint64_t buf_bytes;         /* fetch, work buffers, READ replies alive */
     uint64_t seq_next;          /* where a sequential stream would continue */
     uint64_t ra_window;         /* current readahead window, bytes */
     uint64_t ra_end;            /* readahead issued up to here */
@@ -530,12 +541,14 @@ uint32_t velo_qiov_crc_copy(QEMUIOVector *qiov, size_t qoff, uint8_t *dst,
 /*
  * Build the record of extent @idx holding @buf: compressed if the file
  * allows it and it shrinks, encrypted under a fresh nonce if the file is
- * encrypted.  Returns a qemu_blockalign()ed buffer of *@size bytes and its
- * CRC in *@crc, or NULL (out of memory or a crypto failure).
+ * encrypted.  Returns a work buffer (velo_workbuf_try_alloc) holding the
+ * record's *@size bytes, and its CRC in *@crc, or NULL (out of memory or a
+ * crypto failure).  Free it with velo_cache_rec_free().
  */
 uint8_t *velo_cache_rec_build(BDRVVeloState *s, uint64_t idx,
                               const uint8_t *buf, uint32_t *crc,
                               uint32_t *size);
+void velo_cache_rec_free(BDRVVeloState *s, uint64_t idx, uint8_t *rec);
 
 /*
  * Read the record of extent @idx into @buf (plaintext), checking it against
@@ -594,6 +607,17 @@ VeloRamEnt *velo_ram_lookup(BDRVVeloState *s, uint64_t idx);
 void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data);
 void velo_ram_update(BDRVVeloState *s, uint64_t idx, const uint8_t *data);
 void velo_ram_forget(BDRVVeloState *s, uint64_t idx);
+
+/*
+ * A work buffer: extent data the node holds for a while outside the RAM
+ * tier and fetches (a cache record, a bounce buffer), mapped for itself
+ * (databuf.h, page-aligned) and counted against ram-size like a fetch
+ * buffer while it lives.  NULL when the system has no memory.  Free it
+ * with the size it was asked for.  In the node's AioContext only.
+ */
+uint8_t *velo_workbuf_try_alloc(BDRVVeloState *s, size_t size);
+uint8_t *velo_workbuf_alloc(BDRVVeloState *s, size_t size);
+void velo_workbuf_free(BDRVVeloState *s, uint8_t *p, size_t size);
 
 /*
  * Fetch [@off, @off + @len) from the server.  With @prio (may be NULL) its

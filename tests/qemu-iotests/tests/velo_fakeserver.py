@@ -77,7 +77,7 @@ class FakeServer:
         self.sock.listen(8)
         self.stopped = False
         self.conns = 0
-        self.events = []        # promote-drop: what the server saw
+        self.events = []        # what the server saw: (conn, kind, off, len)
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
 
@@ -133,6 +133,7 @@ class FakeServer:
             self._promote_drop(c, handle)
             return
         self.conns += 1
+        conn = self.conns
         c.sendall(frame(HELLO_REPLY, handle,
                         hello_reply(features=1 if m in ZSTD_MODES else 0)))
         while True:
@@ -151,6 +152,7 @@ class FakeServer:
             if typ != READ or m == 'no-reply':
                 continue
             off, length, _ = struct.unpack('>QII', payload)
+            self.events.append((conn, 'READ', off, length))
             if m == 'oversize':
                 c.sendall(frame(READ_REPLY, handle, length=0x7fffffff))
                 return
