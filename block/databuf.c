@@ -1,6 +1,7 @@
 /*
  * Velo data buffers: mapped for themselves when big, so that freeing one
- * returns it to the system (see databuf.h).
+ * returns it to the system, and the heap's free pages given back now and
+ * then (see databuf.h).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

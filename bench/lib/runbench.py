@@ -132,6 +132,27 @@ def wired(link, fn):
     return run
 
 
+GUEST_MEM_MIB = 512        # boot-guest.sh's default -m
+
+
+def guest_ram_rss(smaps, mib):
+    """Resident bytes of the guest's RAM: the anonymous mapping of exactly
+    @mib MiB in a QEMU process's smaps (None if there is not one)."""
+    found, size = [], None
+    try:
+        with open(smaps) as f:
+            for line in f:
+                m = re.match(r'([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*$', line)
+                if m:
+                    size = int(m.group(2), 16) - int(m.group(1), 16)
+                elif line.startswith('Rss:') and size == mib * MiB:
+                    found.append(int(line.split()[1]) * 1024)
+                    size = None
+    except OSError:
+        return None
+    return found[0] if len(found) == 1 else None
+
+
 def velo_json(sock, cache, **extra):
     o = {'driver': 'velo', 'server': {'type': 'unix', 'path': sock}, 'export': EXPORT,
          'cache': {'file': cache}}
@@ -290,7 +311,8 @@ class Bench:
                '--qemu', os.path.join(self.bin, 'qemu-system-x86_64'),
                '--timeout', str(self.a.boot_timeout), '--serial-log', tag + '.serial',
                '--qemu-log', tag + '.qemu',
-               '--on-boot', f'grep -E "VmHWM|VmRSS" /proc/$BOOT_GUEST_PID/status > {shlex.quote(hwm)}']
+               '--on-boot', f'grep -E "VmHWM|VmRSS" /proc/$BOOT_GUEST_PID/status > {shlex.quote(hwm)}; '
+               f'cat /proc/$BOOT_GUEST_PID/smaps > {shlex.quote(tag + ".smaps")}']
         if blockstats:
             cmd += ['--blockstats', tag + '.stats.json']
         cmd += ['--', *blockdev_args]
@@ -311,6 +333,12 @@ class Bench:
                     res['vmhwm' if k == 'VmHWM' else 'vmrss'] = int(v.split()[0]) * 1024
         except OSError:
             pass
+        g = guest_ram_rss(tag + '.smaps', GUEST_MEM_MIB)
+        if g is not None and 'vmrss' in res:
+            # What the guest touched of its own RAM varies by a few MiB
+            # from boot to boot; the host side is the rest.
+            res['guest-ram-rss'] = g
+            res['host-rss'] = res['vmrss'] - g
         if blockstats:
             with open(tag + '.stats.json') as f:
                 for st in json.load(f):
