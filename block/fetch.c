@@ -120,12 +120,29 @@ void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data)
     memcpy(e->data, data, len);
 }
 
+/*
+ * Work buffers up to an extent's record (s->workbuf_max) all get that
+ * size, so that a few freed ones can be kept for the next (s->wb_spare):
+ * a warm read of an encrypted cache file needs two per request, and
+ * mapping them afresh each time costs it the faults of 17 pages each.
+ * Spares stay counted in s->buf_bytes.
+ */
+static size_t workbuf_len(BDRVVeloState *s, size_t size)
+{
+    return size <= s->workbuf_max ? s->workbuf_max : size;
+}
+
 uint8_t *velo_workbuf_try_alloc(BDRVVeloState *s, size_t size)
 {
-    uint8_t *p = velo_databuf_try_alloc(size);
+    size_t n = workbuf_len(s, size);
+    uint8_t *p;
 
+    if (n == s->workbuf_max && s->wb_nspare) {
+        return s->wb_spare[--s->wb_nspare];
+    }
+    p = velo_databuf_try_alloc(n);
     if (p) {
-        s->buf_bytes += size;
+        s->buf_bytes += n;
         ram_shrink(s, 0, NULL);
     }
     return p;
@@ -133,19 +150,27 @@ uint8_t *velo_workbuf_try_alloc(BDRVVeloState *s, size_t size)
 
 uint8_t *velo_workbuf_alloc(BDRVVeloState *s, size_t size)
 {
-    uint8_t *p = velo_databuf_alloc(size);
+    uint8_t *p = velo_workbuf_try_alloc(s, size);
 
-    s->buf_bytes += size;
-    ram_shrink(s, 0, NULL);
+    if (!p) {
+        g_error("velo: out of memory for a %zu-byte work buffer", size);
+    }
     return p;
 }
 
 void velo_workbuf_free(BDRVVeloState *s, uint8_t *p, size_t size)
 {
-    if (p) {
-        s->buf_bytes -= size;
-        velo_databuf_free(p, size);
+    size_t n = workbuf_len(s, size);
+
+    if (!p) {
+        return;
     }
+    if (n == s->workbuf_max && s->wb_nspare < VELO_WORKBUF_SPARES) {
+        s->wb_spare[s->wb_nspare++] = p;
+        return;
+    }
+    s->buf_bytes -= n;
+    velo_databuf_free(p, n);
 }
 
 void velo_ram_forget(BDRVVeloState *s, uint64_t idx)
@@ -770,6 +795,8 @@ void velo_fetch_init(BDRVVeloState *s)
     s->ram = g_hash_table_new(g_int64_hash, g_int64_equal);
     s->jres = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     QTAILQ_INIT(&s->ram_lru);
+    s->workbuf_max = ROUND_UP(s->extent_size + VELO_REC_HDR_SIZE,
+                              qemu_real_host_page_size());
     s->ram_state = MIN(VELO_RAM_STATE, s->ram_size / 8);
     s->ram_max = (s->ram_size - s->ram_state) / s->extent_size;
     qemu_co_rwlock_init(&s->write_lock);
@@ -779,6 +806,10 @@ void velo_fetch_init(BDRVVeloState *s)
 
 void velo_fetch_cleanup(BDRVVeloState *s)
 {
+    while (s->wb_nspare) {
+        s->buf_bytes -= s->workbuf_max;
+        velo_databuf_free(s->wb_spare[--s->wb_nspare], s->workbuf_max);
+    }
     while (!QTAILQ_EMPTY(&s->ram_lru)) {
         ram_drop(s, QTAILQ_FIRST(&s->ram_lru), NULL);
     }

@@ -35,6 +35,9 @@
  * most an eighth of ram-size is kept, so a small RAM tier still works.
  */
 #define VELO_RAM_STATE      (1536 * 1024)
+
+/* Freed work buffers kept for reuse (velo_workbuf_*, counted). */
+#define VELO_WORKBUF_SPARES 4
 #include "linkest.h"
 
 /* Silence on a busy connection: send PING at the first, drop at the second. */
@@ -335,6 +338,9 @@ typedef struct BDRVVeloState {
     GHashTable *ram;            /* extent idx -> VeloRamEnt * */
     uint64_t ram_count, ram_max;
     uint64_t ram_state;         /* ram-size kept for the node's own state */
+    size_t workbuf_max;         /* size of pooled work buffers (fetch.c) */
+    uint8_t *wb_spare[VELO_WORKBUF_SPARES];     /* freed ones kept */
+    unsigned wb_nspare;
     uint64_t buf_bytes;         /* fetch, work buffers, READ replies alive */
     uint64_t seq_next;          /* where a sequential stream would continue */
     uint64_t ra_window;         /* current readahead window, bytes */
@@ -612,8 +618,9 @@ void velo_ram_forget(BDRVVeloState *s, uint64_t idx);
  * A work buffer: extent data the node holds for a while outside the RAM
  * tier and fetches (a cache record, a bounce buffer), mapped for itself
  * (databuf.h, page-aligned) and counted against ram-size like a fetch
- * buffer while it lives.  NULL when the system has no memory.  Free it
- * with the size it was asked for.  In the node's AioContext only.
+ * buffer while it lives (a few freed ones are kept for the next, still
+ * counted).  NULL when the system has no memory.  Free it with the size it
+ * was asked for.  In the node's AioContext only.
  */
 uint8_t *velo_workbuf_try_alloc(BDRVVeloState *s, size_t size);
 uint8_t *velo_workbuf_alloc(BDRVVeloState *s, size_t size);
