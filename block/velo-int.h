@@ -606,13 +606,22 @@ void coroutine_fn velo_busy_finish(BDRVVeloState *s, VeloBusy *b);
 void velo_busy_unref(VeloBusy *b);
 
 /*
- * The RAM tier: look up (and touch), put a copy in, refresh a copy if any,
- * drop a copy if any.
+ * The RAM tier (ram.c): look up (and touch), put a copy in, refresh a copy
+ * if any, drop a copy if any.
  */
 VeloRamEnt *velo_ram_lookup(BDRVVeloState *s, uint64_t idx);
 void velo_ram_put(BDRVVeloState *s, uint64_t idx, const uint8_t *data);
 void velo_ram_update(BDRVVeloState *s, uint64_t idx, const uint8_t *data);
 void velo_ram_forget(BDRVVeloState *s, uint64_t idx);
+
+/*
+ * ram.c: set up and free the RAM tier (from velo_fetch_init/cleanup);
+ * push RAM-tier extents out until the buffers counted in s->buf_bytes fit
+ * in ram-size with it (call after adding to s->buf_bytes).
+ */
+void velo_ram_init(BDRVVeloState *s);
+void velo_ram_cleanup(BDRVVeloState *s);
+void velo_ram_shrink(BDRVVeloState *s);
 
 /*
  * A work buffer: extent data the node holds for a while outside the RAM
