@@ -23,7 +23,8 @@ QEMU_BINS  := qemu-system-x86_64 qemu-img qemu-io qemu-nbd storage-daemon/qemu-s
 QEMU_CONFIGURE_FLAGS := \
 	--target-list=x86_64-softmmu --without-default-features --enable-tools \
 	--disable-docs --disable-user --disable-werror --enable-kvm --enable-tcg \
-	--enable-zstd --enable-linux-aio --enable-fdt=system --enable-slirp \
+	--enable-zstd --enable-linux-aio --enable-linux-io-uring \
+	--enable-fdt=system --enable-slirp \
 	--enable-gnutls --enable-vhost-user --enable-vhost-user-blk-server \
 	--enable-attr --enable-malloc-trim \
 	--firmwarepath=$(subst $(space),:,$(FIRMWARE_DIRS))
@@ -58,7 +59,7 @@ $(TREE)/.velo-prepared: $(TREE)/VERSION $(wildcard patches/*.patch) scripts/prep
 	@touch $@
 
 # 3. Configure QEMU once.
-$(QBUILD)/build.ninja: $(TREE)/.velo-prepared config.mk
+$(QBUILD)/build.ninja: $(TREE)/.velo-prepared config.mk Makefile
 	@$(MAKE) -s deps-check
 	mkdir -p $(QBUILD)
 	cd $(QBUILD) && ../configure --cc="$(QEMU_CC)" $(if $(EXTRA_CFLAGS),--extra-cflags="$(EXTRA_CFLAGS)") $(QEMU_CONFIGURE_FLAGS)

@@ -10,7 +10,7 @@ set -eu
 PKGS="
 build-essential pkg-config ccache python3 python3-venv
 meson ninja-build dpkg-dev debian-archive-keyring
-libglib2.0-dev libpixman-1-dev libzstd-dev zlib1g-dev libaio-dev libfdt-dev
+libglib2.0-dev libpixman-1-dev libzstd-dev zlib1g-dev libaio-dev liburing-dev libfdt-dev
 libslirp-dev libgnutls28-dev libssl-dev libcurl4-openssl-dev
 seabios ipxe-qemu
 iproute2 procps psmisc util-linux
