@@ -150,6 +150,11 @@ void velo_cache_entry_encode(uint8_t *buf, uint64_t idx, unsigned state,
 bool velo_cache_entry_decode(const uint8_t *buf, uint64_t idx,
                              unsigned *state, uint32_t *data_crc);
 
+/*
+ * CRC-32C (crc32c.c).  Each reads its source once, so a copy and its CRC
+ * agree even while the source changes under them.
+ */
+
 /* CRC-32C of extent data, as stored in index entries. */
 uint32_t velo_cache_crc(const void *data, size_t len);
 
@@ -162,5 +167,20 @@ uint32_t velo_cache_crc_update(uint32_t crc, const void *data, size_t len);
  */
 uint32_t velo_cache_crc_copy(uint32_t crc, void *dst, const void *src,
                              size_t len);
+
+/*
+ * The ways to compute it, fastest first; all give the same values.  By
+ * default the fastest the CPU has is used.  velo_cache_crc_use() picks
+ * another one (for tests and benchmarks; not thread safe against CRCs
+ * running meanwhile) and returns false if this CPU can't run it.
+ */
+typedef enum VeloCrcImpl {
+    VELO_CRC_VPCLMUL,           /* AVX-512 carry-less multiply folding */
+    VELO_CRC_SSE42,             /* the SSE4.2 instruction, three chains */
+    VELO_CRC_TABLE,             /* a byte table, any CPU */
+} VeloCrcImpl;
+
+VeloCrcImpl velo_cache_crc_impl(void);
+bool velo_cache_crc_use(VeloCrcImpl impl);
 
 #endif

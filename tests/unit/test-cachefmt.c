@@ -113,8 +113,9 @@ static uint32_t crc32c_ref(const uint8_t *p, size_t len)
 static void test_crc_lengths(void)
 {
     static const size_t lens[] = {
-        0, 1, 7, 8, 6143, 6144, 6145, 6151, 6152, 12287, 12288, 12289,
-        65536, 65536 + 512, 65599, 1 << 20,
+        0, 1, 7, 8, 15, 16, 17, 63, 64, 255, 256, 257, 271, 272, 319, 320,
+        335, 511, 512, 513, 767, 1023, 1024, 6143, 6144, 6145, 6151, 6152,
+        12287, 12288, 12289, 65536, 65536 + 512, 65599, 1 << 20,
     };
     g_autofree uint8_t *buf = g_malloc((1 << 20) + 16);
     uint32_t seed = 12345;
@@ -150,6 +151,39 @@ static void test_crc_lengths(void)
                     crc32c_ref(buf, 65536));
 }
 
+/* Every initial register and split near the folding's block sizes. */
+static void test_crc_splits(void)
+{
+    uint8_t buf[1100], dst[1100];
+    size_t i, cut;
+
+    for (i = 0; i < sizeof(buf); i++) {
+        buf[i] = i * 131 + (i >> 3);
+    }
+    for (cut = 0; cut <= sizeof(buf); cut += (cut < 600 ? 1 : 37)) {
+        uint32_t c = velo_cache_crc_copy(0, dst, buf, cut);
+
+        c = velo_cache_crc_update(c, buf + cut, sizeof(buf) - cut);
+        g_assert_cmphex(c, ==, crc32c_ref(buf, sizeof(buf)));
+        g_assert_cmpmem(dst, cut, buf, cut);
+    }
+}
+
+/* The tests above, run once with each way this CPU can compute CRC-32C. */
+static void test_crc_impl(gconstpointer opaque)
+{
+    VeloCrcImpl impl = GPOINTER_TO_INT(opaque), saved = velo_cache_crc_impl();
+
+    if (!velo_cache_crc_use(impl)) {
+        g_test_skip("this CPU can't run it");
+        return;
+    }
+    test_crc();
+    test_crc_lengths();
+    test_crc_splits();
+    velo_cache_crc_use(saved);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -157,5 +191,12 @@ int main(int argc, char **argv)
     g_test_add_func("/cachefmt/entries", test_entries);
     g_test_add_func("/cachefmt/crc", test_crc);
     g_test_add_func("/cachefmt/crc-lengths", test_crc_lengths);
+    g_test_add_func("/cachefmt/crc-splits", test_crc_splits);
+    g_test_add_data_func("/cachefmt/crc-impl/vpclmul",
+                         GINT_TO_POINTER(VELO_CRC_VPCLMUL), test_crc_impl);
+    g_test_add_data_func("/cachefmt/crc-impl/sse42",
+                         GINT_TO_POINTER(VELO_CRC_SSE42), test_crc_impl);
+    g_test_add_data_func("/cachefmt/crc-impl/table",
+                         GINT_TO_POINTER(VELO_CRC_TABLE), test_crc_impl);
     return g_test_run();
 }
