@@ -606,7 +606,8 @@ static void velo_drain_bh(void *opaque)
     due = velo_drain_due_ns(s, now);
     j->holding = due != 0;
     if (due) {
-        timer_mod(j->lag_timer, due);
+        /* At most one re-arm per quiet period, not one per write. */
+        timer_mod_anticipate(j->lag_timer, due);
         trace_velo_drain_hold(s, due - now);
         return;
     }
