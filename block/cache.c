@@ -76,7 +76,8 @@ static int velo_cache_create(BDRVVeloState *s, int64_t cur_size,
 
 static int velo_cache_load_index(BDRVVeloState *s, Error **errp)
 {
-    uint64_t n = s->chdr.n_extents, i, bad = 0;
+    bool keyed = s->chdr.flags & VELO_CACHE_F_GCM;
+    uint64_t n = s->chdr.n_extents, i, bad = 0, asked = 0;
     size_t len = n * VELO_CACHE_ENTRY_SIZE;
     g_autofree uint8_t *buf = g_try_malloc(len ? len : 1);
     int ret;
@@ -99,6 +100,18 @@ static int velo_cache_load_index(BDRVVeloState *s, Error **errp)
             bad++;
             continue;       /* treated as UNKNOWN: a miss */
         }
+        /*
+         * With key-secret a ZERO entry is not trusted: it names no record
+         * whose tag could vouch for it, and its check is no MAC, so whoever
+         * can write the file could make any extent read as zeros.  ZERO
+         * only ever comes from the origin (its map, or a fetch that found
+         * zeros), so the extent is asked again: the open's MAP, or a fetch
+         * that costs a zero chunk and no payload.
+         */
+        if (keyed && st == VELO_EXT_ZERO) {
+            asked++;
+            continue;
+        }
         s->crc[i] = crc;
         if (st != VELO_EXT_UNKNOWN) {
             velo_extmap_set(s->map, i, st);
@@ -106,7 +119,7 @@ static int velo_cache_load_index(BDRVVeloState *s, Error **errp)
     }
     s->stats.corrupt_entries += bad;
     trace_velo_cache_loaded(s, n, s->map->count[VELO_EXT_CACHED],
-                            s->map->count[VELO_EXT_DIRTY], bad);
+                            s->map->count[VELO_EXT_DIRTY], bad, asked);
     return 0;
 }
 
