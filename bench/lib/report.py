@@ -376,7 +376,8 @@ def writeback_section(w, targets, rate, rtt, W):
             if 'error' in r:
                 w(f"| {k} | failed: {r['error'][:200]} | | | | | | | |")
                 continue
-            w(f"| {_writes(r, k)} | "
+            nw = r.get('writers', 1)
+            w(f"| {_writes(r, k)}{f' ({nw} writers)' if nw > 1 else ''} | "
               f"{fmt_mib(r['backlog-bytes'])} ({r['backlog-records']}) | "
               f"{fmt_mib(r['guest-bytes'])} | {r['compression']:.2f}x | {r['drain-s']:.1f} | "
               f"{r['drain-Bps'] / 1e6:.2f} | {r['ideal-Bps'] / 1e6:.2f} | **{r['ratio']:.2f}** | "
@@ -389,7 +390,9 @@ def writeback_section(w, targets, rate, rtt, W):
     if rows:
         w(f"Drain: real disk data (64 KiB extents of the test guest) written through an NBD export "
           f"of the velo node (qemu-io, `write -s`), then `velo-drain` polled every 50 ms until "
-          f"idle, writer and drain together (with 4 KiB writes the writer sets the pace). "
+          f"idle, writer and drain together (4 KiB writes: four qemu-io writers at once, "
+          f"each a disjoint share; one alone writes below the drain's ideal; before 2026-11-27 "
+          f"one writer of 4,096 and the row measured it). "
           f"Drain time from the first write to idle. Ideal = link rate "
           f"({bps / 8e6:.1f} MB/s) x guest bytes / WRITE payload bytes (wire-bytes-drained); "
           f"ratio = drain rate / ideal; \"by link bytes\" counts all bytes velo-link carried up. "
@@ -403,7 +406,8 @@ def writeback_section(w, targets, rate, rtt, W):
                 continue
             c = r.get('cpu-s', {})
             after = r.get('ratio-after-writer')
-            w(f"| {_writes(r, k)} | "
+            nw = r.get('writers', 1)
+            w(f"| {_writes(r, k)}{f' ({nw} writers)' if nw > 1 else ''} | "
               f"{fmt_mib(r['guest-bytes'])} | {fmt_mib(r['wire-bytes'])} | {r['compression']:.2f}x | "
               f"{r['writer-s']:.1f} | {r['drain-s']:.1f} | {r['drain-Bps'] / 1e6:.2f} | "
               f"{r['ideal-Bps'] / 1e6:.2f} | {r['ratio']:.2f} | {r['link-ratio']:.2f} | "
