@@ -77,14 +77,9 @@ static inline uint32_t crc32c_shift(uint32_t c)
            crc32c_shift_tab[2][(c >> 16) & 0xff] ^ crc32c_shift_tab[3][c >> 24];
 }
 
-/*
- * CRC-32C of @p, copying it to @d on the way unless @d is NULL (inlined,
- * so the test folds away).  Only the folding path's last bytes copy this
- * way; crc32c_hw_copy says why.
- */
-__attribute__((target("sse4.2"), always_inline))
-static inline uint32_t crc32c_hw_body(uint32_t c, const uint8_t *p,
-                                      uint8_t *d, size_t len)
+/* CRC-32C of @p: three chains over large buffers, then 8 bytes at a time. */
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t c, const uint8_t *p, size_t len)
 {
     uint64_t c64 = c;
 
@@ -93,52 +88,31 @@ static inline uint32_t crc32c_hw_body(uint32_t c, const uint8_t *p,
         size_t i;
 
         for (i = 0; i < CRC32C_BLOCK; i += 8) {
-            uint64_t va, vb, vc;   /* each read once, see below */
+            uint64_t va, vb, vc;
             memcpy(&va, p + i, 8);
             memcpy(&vb, p + CRC32C_BLOCK + i, 8);
             memcpy(&vc, p + 2 * CRC32C_BLOCK + i, 8);
             ca = __builtin_ia32_crc32di(ca, va);
             cb = __builtin_ia32_crc32di(cb, vb);
             cc = __builtin_ia32_crc32di(cc, vc);
-            if (d) {
-                memcpy(d + i, &va, 8);
-                memcpy(d + CRC32C_BLOCK + i, &vb, 8);
-                memcpy(d + 2 * CRC32C_BLOCK + i, &vc, 8);
-            }
         }
         c64 = crc32c_shift(crc32c_shift((uint32_t)ca) ^ (uint32_t)cb) ^
               (uint32_t)cc;
         p += 3 * CRC32C_BLOCK;
-        d = d ? d + 3 * CRC32C_BLOCK : NULL;
         len -= 3 * CRC32C_BLOCK;
     }
     while (len >= 8) {
         uint64_t v;
         memcpy(&v, p, 8);
         c64 = __builtin_ia32_crc32di(c64, v);
-        if (d) {
-            memcpy(d, &v, 8);
-            d += 8;
-        }
         p += 8;
         len -= 8;
     }
     c = (uint32_t)c64;
     while (len--) {
-        uint8_t b = *p++;       /* read once: the source may be changing */
-
-        if (d) {
-            *d++ = b;
-        }
-        c = __builtin_ia32_crc32qi(c, b);
+        c = __builtin_ia32_crc32qi(c, *p++);
     }
     return c;
-}
-
-__attribute__((target("sse4.2")))
-static uint32_t crc32c_hw(uint32_t c, const uint8_t *p, size_t len)
-{
-    return crc32c_hw_body(c, p, NULL, len);
 }
 
 __attribute__((target("sse4.2")))
@@ -155,7 +129,7 @@ static uint32_t crc32c_hw_copy(uint32_t c, const uint8_t *p, uint8_t *d,
         size_t n = MIN(len, 3 * CRC32C_BLOCK);
 
         memcpy(d, p, n);
-        c = crc32c_hw_body(c, d, NULL, n);
+        c = crc32c_hw(c, d, n);
         p += n;
         d += n;
         len -= n;
@@ -333,7 +307,7 @@ static uint32_t crc32c_vp_body(uint32_t c, const uint8_t *p, uint8_t *d,
     _mm_storeu_si128((__m128i *)q, r);
     c = (uint32_t)__builtin_ia32_crc32di(__builtin_ia32_crc32di(0, q[0]),
                                          q[1]);
-    return crc32c_hw_body(c, p, d, len);
+    return d ? crc32c_hw_copy(c, p, d, len) : crc32c_hw(c, p, len);
 }
 #endif
 
@@ -401,8 +375,7 @@ static uint32_t crc32c_run(uint32_t c, const uint8_t *src, uint8_t *dst,
 #if defined(__x86_64__)
     case VELO_CRC_VPCLMUL:
         if (len >= 256) {
-            return dst ? crc32c_vp_body(c, src, dst, len)
-                       : crc32c_vp_body(c, src, NULL, len);
+            return crc32c_vp_body(c, src, dst, len);
         }
         /* fall through */
     case VELO_CRC_SSE42:
