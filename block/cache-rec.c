@@ -12,8 +12,8 @@
  * (crash and tear detection, as in plain mode); encrypted records are
  * checked by GCM instead, which catches tears and tampering alike, and the
  * entry holds the first 4 bytes of the record's tag, so an older record of
- * the same extent put back in its slot does not pass either (unless its
- * entry is put back too: the index has no MAC).  A
+ * the same extent put back in its slot does not pass either (and its entry
+ * put back too fails the index MAC after a clean close: cache-atrest.c).  A
  * record that fails is reported as -EILSEQ, and cache.c turns that into a
  * refetch (clean) or an error (dirty).
  *

@@ -260,6 +260,8 @@ typedef struct BDRVVeloState {
     size_t secret_len;
     bool cache_compress;        /* cache-compress option */
     VeloAtRestKey atrest;       /* this file's key, with VELO_CACHE_F_GCM */
+    bool seal_armed;            /* this epoch's seal is written: seal the
+                                   index at close (cache-atrest.c) */
     uint64_t nonce_ctr;         /* next nonce counter in this open epoch */
     struct ZSTD_CCtx_s *cache_zcctx;    /* with VELO_CACHE_F_ZSTD */
 
@@ -435,6 +437,22 @@ uint32_t velo_qiov_crc(QEMUIOVector *qiov);
 /* Copy @n bytes of @qiov from @qoff to @dst; returns their CRC-32C. */
 uint32_t velo_qiov_crc_copy(QEMUIOVector *qiov, size_t qoff, uint8_t *dst,
                             size_t n);
+
+/* --- cache-atrest.c: encrypted or compressed files, and the seal file -- */
+
+/*
+ * Check a record-mode cache file against the options, its key and its seal
+ * file (rollback, and index changes since a clean close), then start a new
+ * nonce epoch: header written and flushed, then sealed.  @fresh: just
+ * created.
+ */
+int velo_cache_atrest_open(BDRVVeloState *s, bool fresh, Error **errp);
+
+/*
+ * At a clean close: flush the file and seal its index (a warning if that
+ * fails: the next open then checks entries one by one).
+ */
+void velo_cache_atrest_close(BDRVVeloState *s);
 
 /* --- cache-rec.c: record mode (compressed and/or encrypted at rest) ------ */
 
