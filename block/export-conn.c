@@ -48,7 +48,14 @@
  * Request coroutines of every client of the process, and the readers that
  * wait for one of VELO_EXP_MAX_REQS_ALL slots (VeloClient *, oldest
  * first, each with slot_wait set).  Clients run in several AioContexts:
- * velo_exp_slots_lock protects the three.
+ * velo_exp_slots_lock protects the three, and each client's slot_wait and
+ * slot_granted, and each export's slot_wakes and (for writing) quiescing.
+ *
+ * A slot freed in one AioContext wakes a reader of another client, which
+ * may be in another.  A wake crossing an export's move to a new context
+ * would run the reader in the old one; so while an export is drained (as
+ * it is for a move) none of its readers waits in the queue, and its
+ * drained_poll waits for the wakes already let go to have run.
  */
 static QemuMutex velo_exp_slots_lock;
 static unsigned velo_exp_reqs_all;
@@ -66,13 +73,57 @@ static bool velo_client_slot_wait(VeloClient *c)
 
     qemu_mutex_lock(&velo_exp_slots_lock);
     wait = velo_exp_reqs_all >= VELO_EXP_MAX_REQS_ALL;
-    if (wait) {
+    if (wait && c->exp->quiescing) {
+        c->parked = VELO_PARK_QUIESCE;  /* drained_end wakes it */
+    } else if (wait) {
         c->slot_wait = true;
         c->parked = VELO_PARK_GLOBAL;
         g_queue_push_tail(&velo_exp_slot_waiters, c);
     }
     qemu_mutex_unlock(&velo_exp_slots_lock);
     return wait;
+}
+
+/* @c's reader runs again after velo_client_slot_wait(). */
+static void velo_client_slot_woken(VeloClient *c)
+{
+    bool kick = false;
+
+    qemu_mutex_lock(&velo_exp_slots_lock);
+    if (c->slot_granted) {
+        c->slot_granted = false;
+        kick = --c->exp->slot_wakes == 0 && c->exp->quiescing;
+    }
+    qemu_mutex_unlock(&velo_exp_slots_lock);
+    if (kick) {
+        aio_wait_kick();        /* a drain waits in velo_exp_slot_wakes() */
+    }
+}
+
+void velo_exp_slots_quiesce(VeloExport *exp, bool quiescing)
+{
+    VeloClient *c;
+
+    qemu_mutex_lock(&velo_exp_slots_lock);
+    exp->quiescing = quiescing;
+    QLIST_FOREACH(c, &exp->clients, next) {
+        if (quiescing && c->slot_wait) {
+            c->slot_wait = false;
+            c->parked = VELO_PARK_QUIESCE;
+            g_queue_remove(&velo_exp_slot_waiters, c);
+        }
+    }
+    qemu_mutex_unlock(&velo_exp_slots_lock);
+}
+
+unsigned velo_exp_slot_wakes(VeloExport *exp)
+{
+    unsigned n;
+
+    qemu_mutex_lock(&velo_exp_slots_lock);
+    n = exp->slot_wakes;
+    qemu_mutex_unlock(&velo_exp_slots_lock);
+    return n;
 }
 
 bool velo_client_slot_unqueue(VeloClient *c)
@@ -288,6 +339,8 @@ void velo_client_req_done(VeloClient *c, uint64_t charge, bool *io)
            g_queue_pop_head(&velo_exp_slot_waiters) : NULL;
     if (next) {
         next->slot_wait = false;
+        next->slot_granted = true;
+        next->exp->slot_wakes++;
     }
     qemu_mutex_unlock(&velo_exp_slots_lock);
     if (next) {
@@ -496,6 +549,7 @@ static const char *coroutine_fn velo_co_serve(VeloClient *c)
                 qemu_coroutine_yield();
             } else if (!c->closing && velo_client_slot_wait(c)) {
                 qemu_coroutine_yield();
+                velo_client_slot_woken(c);
                 c->parked = VELO_PARK_NONE;
             } else {
                 break;

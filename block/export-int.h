@@ -70,8 +70,15 @@ typedef struct VeloExport {
     /* Changed only in the main thread with common.ctx held. */
     QLIST_HEAD(, VeloClient) clients;
 
-    /* The node is drained: start no request. */
+    /*
+     * The node is drained: start no request.  Set and cleared with the
+     * slots lock of export-conn.c held too, so that no reader of ours joins
+     * the process's slot queue while it is set.
+     */
     bool quiescing;
+    unsigned slot_wakes;                /* readers of ours the slot queue let
+                                           go of that have not run yet; under
+                                           the slots lock (export-conn.c) */
 
     /*
      * Journal writes (export-write.c), in the export's AioContext.  Only
@@ -143,6 +150,8 @@ struct VeloClient {
     bool slot_wait;                     /* in the process's queue of readers
                                            waiting for a slot; protected by
                                            its lock (export-conn.c) */
+    bool slot_granted;                  /* let go of by that queue, reader
+                                           not run yet; under the same lock */
     struct ZSTD_DCtx_s *dctx;           /* for WRITE chunks, or NULL */
     /*
      * Sending frames on ioc, one whole frame at a time: the sender owns
@@ -247,6 +256,19 @@ void velo_client_req_start(VeloClient *c, uint64_t charge, bool *io);
 bool velo_client_slot_unqueue(VeloClient *c);
 void velo_client_req_io_end(VeloClient *c, bool *io);
 void velo_client_req_done(VeloClient *c, uint64_t charge, bool *io);
+
+/*
+ * A drained section of @exp begins (@quiescing) or ends: set
+ * exp->quiescing.  At the beginning, take its clients' readers out of the
+ * process's slot queue (parked for drained_end instead); none joins it
+ * until the end.  With velo_exp_slot_wakes(), which drained_poll waits on,
+ * no reader of @exp is then woken through the queue in its old AioContext
+ * while the export moves to another.
+ */
+void velo_exp_slots_quiesce(VeloExport *exp, bool quiescing);
+
+/* Readers of @exp the slot queue let go of that have not run yet. */
+unsigned velo_exp_slot_wakes(VeloExport *exp);
 
 /* --- export-write.c: journal writes (feature WRITE) -------------------- */
 

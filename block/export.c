@@ -190,9 +190,13 @@ static void velo_exp_attached(AioContext *ctx, void *opaque)
         velo_exp_move_queue(&c->send_fg, ctx);
         velo_exp_move_queue(&c->send_bg, ctx);
         velo_client_gate_move(c, ctx);
+        /*
+         * No reader waits in the process's slot queue here, nor has been
+         * let go of by it without running yet: the export is drained
+         * (velo_exp_slots_quiesce, drained_poll).
+         */
         if (c->parked == VELO_PARK_SLOT || c->parked == VELO_PARK_EXIT ||
             (c->parked == VELO_PARK_GLOBAL && velo_client_slot_unqueue(c))) {
-            /* (One the slot queue let go of is woken already: a race.) */
             c->parked = VELO_PARK_NONE;
             aio_co_schedule(ctx, c->reader);
         }
@@ -214,7 +218,7 @@ static void velo_exp_drained_begin(void *opaque)
 {
     VeloExport *exp = opaque;
 
-    exp->quiescing = true;
+    velo_exp_slots_quiesce(exp, true);
 }
 
 static void velo_exp_drained_end(void *opaque)
@@ -222,7 +226,7 @@ static void velo_exp_drained_end(void *opaque)
     VeloExport *exp = opaque;
     VeloClient *c;
 
-    exp->quiescing = false;
+    velo_exp_slots_quiesce(exp, false);
     QLIST_FOREACH(c, &exp->clients, next) {
         if (c->parked == VELO_PARK_QUIESCE) {
             c->parked = VELO_PARK_NONE;
@@ -246,7 +250,8 @@ static bool velo_exp_drained_poll(void *opaque)
             return true;
         }
     }
-    return false;
+    /* A reader woken by the slot queue runs in the context it slept in. */
+    return velo_exp_slot_wakes(exp) != 0;
 }
 
 static const BlockDevOps velo_exp_dev_ops = {
