@@ -9,12 +9,16 @@ test guest cold (empty cache file) to BOOT-OK:
       that one earlier cold boot (the "record" boot, also profile=on,
       nothing to replay) wrote into the run's profile directory
 
-The runs interleave (a, record, b, a, b, ...), so that a slow spell of the
-shared machine hits both sides.  Each boot reports its time, the bytes that
+  local: the same guest from a local qcow2 overlay, after each (b): the
+      floor, the guest's own time under this accelerator with no link
+
+The runs interleave (a, record, b, local, a, b, local, ...), so that a slow
+spell of the shared machine hits every side.  Each boot reports its time, the bytes that
 crossed velo-link, and velo's statistics at the marker.
 """
 
 import os
+import subprocess
 import statistics
 
 
@@ -50,8 +54,20 @@ def run_profile_boot(bench, rate, link, wired, export, log):
     P['profile-bytes'] = os.path.getsize(tp)
     extra = dict(kv.split('=', 1) for kv in a.profile_opts.split(',') if kv)
     P['b-opts'] = extra
+    def local():
+        # The floor: the same guest booting from a local qcow2 overlay (the
+        # guest's own CPU time under this accelerator, no link at all).
+        ov = bench.fresh('profile-local.qcow2')
+        subprocess.run([os.path.join(bench.bin, 'qemu-img'), 'create', '-q', '-f', 'qcow2',
+                        '-b', bench.raw, '-F', 'raw', ov], check=True)
+        store = {}
+        bench.measure('local', lambda: bench.boot(
+            ['-blockdev', f'driver=qcow2,node-name=d0,file.driver=file,file.filename={ov}']), store)
+        return store['local']
+
     for i in range(a.profile_runs):
         P['b'].append(boot('b-profile', **tmpl, **extra))
+        P.setdefault('local', []).append(local())
         if i + 1 < a.profile_runs:
             P['a'].append(boot('a-readahead', profile='off'))
 
@@ -83,11 +99,15 @@ def profile_report(res):
         rows = [(f'(a) readahead only #{i + 1}', r) for i, r in enumerate(P['a'])]
         rows.append(('record boot (profile on, nothing to replay)', P.get('record', {})))
         rows += [(f'(b) profile replay #{i + 1}', r) for i, r in enumerate(P['b'])]
+        rows += [(f'local qcow2 (the floor) #{i + 1}', r) for i, r in enumerate(P.get('local', []))]
         for name, r in rows:
             if 'error' in r:
                 w(f'| {name} | failed: {r["error"][:80]} | | | | | | | |')
                 continue
             v = r.get('velo', {})
+            if not v:
+                w(f"| {name} | {r['time']:.1f} | | | | | | | |")
+                continue
             w(f"| {name} | {r['time']:.1f} | {r.get('wire', 0) / (1 << 20):.1f} | "
               f"{v.get('fetches', '')} | {v.get('readahead-fetches', '')} | {v.get('misses', '')} | "
               f"{v.get('profile-replayed', '')} | {v.get('profile-useful', '')} | "
@@ -104,4 +124,12 @@ def profile_report(res):
               f"Profile file {P.get('profile-bytes', 0)} bytes, "
               f"{_v([P.get('record', {})], 'profile-recorded') or ['?']} extents recorded "
               f"(at the marker).\n")
+            tl = _col(P.get('local', []), 'time')
+            if tl:
+                ml = statistics.median(tl)
+                w(f"Local boot (the floor: no link, the guest's own time) median {ml:.1f} s. "
+                  f"Best possible (b) / (a) on this machine: {ml / ma:.2f}. Time waiting on the "
+                  f"link, (a) {ma - ml:.1f} s, (b) {mb - ml:.1f} s: replay cut it by "
+                  f"**{1 - (mb - ml) / (ma - ml):.0%}**.\n" if ma > ml else
+                  f"Local boot median {ml:.1f} s.\n")
     return '\n'.join(out) + '\n'
