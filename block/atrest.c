@@ -122,3 +122,19 @@ void velo_atrest_mac(const VeloAtRestKey *k, const uint8_t *data, size_t len,
     HMAC(EVP_sha256(), k->key, k->key_len, data, len, full, &n);
     memcpy(mac, full, 16);
 }
+
+bool velo_atrest_mac_long(const VeloAtRestKey *k, const uint8_t *prefix,
+                          size_t prefix_len, const uint8_t *data, size_t len,
+                          uint8_t mac[16])
+{
+    uint8_t msg[64 + 32];
+    unsigned int n = 32;
+
+    if (prefix_len > 64 ||
+        !EVP_Digest(data, len, msg + prefix_len, &n, EVP_sha256(), NULL)) {
+        return false;
+    }
+    memcpy(msg, prefix, prefix_len);
+    velo_atrest_mac(k, msg, prefix_len + 32, mac);
+    return true;
+}

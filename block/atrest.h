@@ -64,4 +64,13 @@ bool velo_atrest_open(VeloAtRestKey *k, const uint8_t *nonce,
 void velo_atrest_mac(const VeloAtRestKey *k, const uint8_t *data, size_t len,
                      uint8_t mac[16]);
 
+/*
+ * The MAC of @prefix followed by a long message @data: the HMAC (as
+ * velo_atrest_mac) of @prefix and the SHA-256 of @data.  False if
+ * libcrypto fails.
+ */
+bool velo_atrest_mac_long(const VeloAtRestKey *k, const uint8_t *prefix,
+                          size_t prefix_len, const uint8_t *data, size_t len,
+                          uint8_t mac[16]);
+
 #endif

@@ -10,10 +10,14 @@
  *   0 "VSL2"  4 epoch  8 flags (1: CLOSED)  12 reserved
  *   16 pinned (DIRTY entries at that close)  24 index MAC (16)  40 MAC (16)
  *
- * Every open bumps the epoch in the header (flushed), then writes the seal
- * with that epoch, not CLOSED.  A clean close flushes the file and writes it
- * again, CLOSED, with the HMAC of the whole index as it is on disk (domain
- * "INDX", disk id, epoch, extent count, entries).  At open:
+ * The seal's key is derived from the secret and the disk id with a fixed
+ * salt, not the file's: a rekeyed file (below) keeps it, so a crash between
+ * the new header and the new seal reads as the crash it is.  Every open
+ * bumps the epoch in the header (flushed), then writes the seal with that
+ * epoch, not CLOSED.  A clean close flushes the file and writes it again,
+ * CLOSED, with the MAC of the whole index as it is on disk (domain "INDX",
+ * disk id, epoch, extent count, and the SHA-256 of the entries); the open
+ * checks the very bytes it decoded.  At open:
  *   - the header behind the seal's epoch (or no seal for an encrypted file):
  *     rolled back;
  *   - the same epoch and CLOSED: the index must match the sealed MAC, or
@@ -24,8 +28,13 @@
  *   - otherwise (the last run crashed) the index is trusted entry by entry.
  * Either failure drops the clean extents (refetched) and gives the file a
  * new key; pinned writes the seal counted can't be vouched for, so the
- * open fails.  Old 24-byte seals ("VSEL": epoch and MAC) read as not
- * CLOSED.
+ * open fails.  Old 24-byte seals ("VSEL": epoch and a MAC under the file's
+ * key) read as not CLOSED.
+ *
+ * The limit: without storage the attacker can't roll back, a seal and
+ * header copied while the node ran (not CLOSED) can be put back after a
+ * clean close, and the open then takes the index for a crashed one's.
+ * Keep the seal file out of the attacker's reach.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -49,21 +58,25 @@ typedef struct VeloSeal {
     uint8_t index_mac[16];  /* the index then (closed only) */
 } VeloSeal;
 
+/* Not a file's salt (those are random): the seal key's. */
+static const uint8_t seal_salt[VELO_ATREST_SALT_SIZE] =
+    "velo seal key salt (fixed).....";
+
 static char *seal_path(BDRVVeloState *s)
 {
     return g_strdup_printf("%s.seal", s->cache_path);
 }
 
-/* The MAC of a seal's first @len bytes, bound to the disk. */
-static void seal_mac(BDRVVeloState *s, const uint8_t *buf, size_t len,
-                     uint8_t mac[16])
+/* The MAC under @k of a seal's first @len bytes, bound to the disk. */
+static void seal_mac(BDRVVeloState *s, const VeloAtRestKey *k,
+                     const uint8_t *buf, size_t len, uint8_t mac[16])
 {
     uint8_t msg[4 + 16 + VELO_SEAL_SIZE];
 
     memcpy(msg, "SEAL", 4);
     memcpy(msg + 4, s->chdr.disk_id, 16);
     memcpy(msg + 20, buf, len);
-    velo_atrest_mac(&s->atrest, msg, 20 + len, mac);
+    velo_atrest_mac(k, msg, 20 + len, mac);
 }
 
 static void seal_encode(BDRVVeloState *s, const VeloSeal *v, uint8_t *buf)
@@ -74,7 +87,7 @@ static void seal_encode(BDRVVeloState *s, const VeloSeal *v, uint8_t *buf)
     stl_be_p(buf + 8, v->closed ? VELO_SEAL_F_CLOSED : 0);
     stq_be_p(buf + 16, v->pinned);
     memcpy(buf + 24, v->index_mac, 16);
-    seal_mac(s, buf, 40, buf + 40);
+    seal_mac(s, &s->seal_key, buf, 40, buf + 40);
 }
 
 /* Decode and authenticate a seal file's @len bytes. */
@@ -85,15 +98,15 @@ static bool seal_decode(BDRVVeloState *s, const uint8_t *buf, size_t len,
 
     *v = (VeloSeal) { 0 };
     if (len == VELO_SEAL_V1_SIZE && !memcmp(buf, "VSEL", 4)) {
-        /* The MAC of v1 covers "SEAL", the disk id and the epoch. */
-        seal_mac(s, buf + 4, 4, mac);
+        /* v1: "SEAL", the disk id and the epoch, under the file's key. */
+        seal_mac(s, &s->atrest, buf + 4, 4, mac);
         v->epoch = ldl_be_p(buf + 4);
         return !memcmp(mac, buf + 8, 16);
     }
     if (len != VELO_SEAL_SIZE || memcmp(buf, "VSL2", 4)) {
         return false;
     }
-    seal_mac(s, buf, 40, mac);
+    seal_mac(s, &s->seal_key, buf, 40, mac);
     if (memcmp(mac, buf + 40, 16) ||
         (ldl_be_p(buf + 8) & ~VELO_SEAL_F_CLOSED) || ldl_be_p(buf + 12)) {
         return false;
@@ -114,7 +127,7 @@ static int seal_write(BDRVVeloState *s, const VeloSeal *v, Error **errp)
     int fd, ret;
 
     seal_encode(s, v, buf);
-    fd = qemu_create(tmp, O_WRONLY | O_TRUNC, 0600, errp);
+    fd = qemu_create(tmp, O_WRONLY | O_TRUNC | O_NOFOLLOW, 0600, errp);
     if (fd < 0) {
         return -EIO;
     }
@@ -125,45 +138,56 @@ static int seal_write(BDRVVeloState *s, const VeloSeal *v, Error **errp)
         ret = -errno;
     }
     if (ret < 0) {
+        unlink(tmp);
         error_setg_errno(errp, -ret, "cannot write seal file '%s'", path);
     }
     return ret;
 }
 
 /*
- * The MAC of the index as the file holds it, bound to the disk, @epoch and
- * the extent count; and the number of DIRTY entries in it (@pinned).
+ * The MAC of the index, bound to the disk, @epoch and the extent count,
+ * and the number of DIRTY entries in it (@pinned): of @index (the bytes
+ * decoded at open), or else as the file holds it.
  */
 static int velo_cache_index_mac(BDRVVeloState *s, uint32_t epoch,
-                                uint8_t mac[16], uint64_t *pinned)
+                                const uint8_t *index, uint8_t mac[16],
+                                uint64_t *pinned)
 {
-    uint64_t n = s->chdr.n_extents, i;
+    uint64_t n = s->chdr.n_extents, i, dirty = 0;
     size_t len = n * VELO_CACHE_ENTRY_SIZE;
-    g_autofree uint8_t *buf = g_try_malloc(32 + len);
-    uint8_t *index = buf + 32;
+    g_autofree uint8_t *buf = NULL;
+    uint8_t prefix[32];
     int ret;
 
-    if (!buf) {
-        return -ENOMEM;
+    if (!index) {
+        buf = g_try_malloc(len ? len : 1);
+        if (!buf) {
+            return -ENOMEM;
+        }
+        ret = bdrv_pread(s->cache_child, s->chdr.index_offset, len, buf, 0);
+        if (ret < 0) {
+            return ret;
+        }
+        index = buf;
     }
-    ret = bdrv_pread(s->cache_child, s->chdr.index_offset, len, index, 0);
-    if (ret < 0) {
-        return ret;
+    memcpy(prefix, "INDX", 4);
+    memcpy(prefix + 4, s->chdr.disk_id, 16);
+    stl_be_p(prefix + 20, epoch);
+    stq_be_p(prefix + 24, n);
+    if (!velo_atrest_mac_long(&s->seal_key, prefix, sizeof(prefix), index,
+                              len, mac)) {
+        return -EIO;
     }
-    memcpy(buf, "INDX", 4);
-    memcpy(buf + 4, s->chdr.disk_id, 16);
-    stl_be_p(buf + 20, epoch);
-    stq_be_p(buf + 24, n);
-    velo_atrest_mac(&s->atrest, buf, 32 + len, mac);
-    for (*pinned = 0, i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         unsigned st;
         uint32_t crc;
 
         if (velo_cache_entry_decode(index + i * VELO_CACHE_ENTRY_SIZE, i, &st,
                                     &crc) && st == VELO_EXT_DIRTY) {
-            ++*pinned;
+            dirty++;
         }
     }
+    *pinned = dirty;
     return 0;
 }
 
@@ -184,14 +208,20 @@ static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
 {
     g_autofree char *path = seal_path(s);
     g_autofree char *got = NULL;
+    g_autoptr(GError) gerr = NULL;
     VeloSeal v = { 0 };
-    gsize len;
+    gsize got_len;
     uint64_t i, pinned = s->map->count[VELO_EXT_DIRTY];
     bool tampered = false;
     int ret;
 
-    if (g_file_get_contents(path, &got, &len, NULL) &&
-        !seal_decode(s, (uint8_t *)got, len, &v)) {
+    if (!g_file_get_contents(path, &got, &got_len, &gerr) &&
+        !g_error_matches(gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+        error_setg(errp, "cannot read seal file '%s' of cache file '%s': %s",
+                   path, s->cache_path, gerr->message);
+        return -EIO;
+    }
+    if (got && !seal_decode(s, (uint8_t *)got, got_len, &v)) {
         error_setg(errp, "seal file '%s' of cache file '%s' is corrupt or "
                    "from another key; remove both files to start over",
                    path, s->cache_path);
@@ -205,7 +235,7 @@ static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
         uint8_t mac[16];
         uint64_t now;
 
-        ret = velo_cache_index_mac(s, v.epoch, mac, &now);
+        ret = velo_cache_index_mac(s, v.epoch, s->index_raw, mac, &now);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "cannot read the index of cache "
                              "file '%s'", s->cache_path);
@@ -254,10 +284,10 @@ static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
     }
     /* Forget them on disk too, before the new epoch makes them look fresh. */
     {
-        size_t len = s->map->n_extents * VELO_CACHE_ENTRY_SIZE;
-        g_autofree uint8_t *zero = g_try_malloc0(len ? len : 1);
+        size_t ilen = s->map->n_extents * VELO_CACHE_ENTRY_SIZE;
+        g_autofree uint8_t *zero = g_try_malloc0(ilen ? ilen : 1);
 
-        ret = zero ? bdrv_pwrite(s->cache_child, s->chdr.index_offset, len,
+        ret = zero ? bdrv_pwrite(s->cache_child, s->chdr.index_offset, ilen,
                                  zero, 0) : -ENOMEM;
         if (ret == 0) {
             ret = bdrv_flush(s->cache_child->bs);
@@ -318,7 +348,9 @@ int velo_cache_atrest_open(BDRVVeloState *s, bool fresh, Error **errp)
         return 0;
     }
     if (!velo_atrest_derive(s->secret, s->secret_len, s->chdr.salt,
-                            s->chdr.disk_id, &s->atrest)) {
+                            s->chdr.disk_id, &s->atrest) ||
+        !velo_atrest_derive(s->secret, s->secret_len, seal_salt,
+                            s->chdr.disk_id, &s->seal_key)) {
         error_setg(errp, "cannot derive the key of cache file '%s'",
                    s->cache_path);
         return -EIO;
@@ -345,6 +377,8 @@ int velo_cache_atrest_open(BDRVVeloState *s, bool fresh, Error **errp)
         }
     }
     ret = fresh ? 0 : velo_cache_check_seal(s, errp);
+    g_free(s->index_raw);
+    s->index_raw = NULL;
     if (ret < 0) {
         return ret;
     }
@@ -393,7 +427,7 @@ void velo_cache_atrest_close(BDRVVeloState *s)
     s->seal_armed = false;
     ret = bdrv_flush(s->cache_child->bs);
     if (ret == 0) {
-        ret = velo_cache_index_mac(s, v.epoch, v.index_mac, &v.pinned);
+        ret = velo_cache_index_mac(s, v.epoch, NULL, v.index_mac, &v.pinned);
     }
     if (ret < 0) {
         error_setg_errno(&local_err, -ret, "cannot read back the index");

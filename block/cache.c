@@ -118,6 +118,11 @@ static int velo_cache_load_index(BDRVVeloState *s, Error **errp)
         }
     }
     s->stats.corrupt_entries += bad;
+    if (keyed) {
+        /* The seal check MACs these very bytes (cache-atrest.c). */
+        g_free(s->index_raw);
+        s->index_raw = g_steal_pointer(&buf);
+    }
     trace_velo_cache_loaded(s, n, s->map->count[VELO_EXT_CACHED],
                             s->map->count[VELO_EXT_DIRTY], bad, asked);
     return 0;
@@ -321,6 +326,9 @@ void velo_cache_close(BDRVVeloState *s)
     ZSTD_freeCCtx(s->cache_zcctx);
     s->cache_zcctx = NULL;
     velo_atrest_clear(&s->atrest);
+    velo_atrest_clear(&s->seal_key);
+    g_free(s->index_raw);
+    s->index_raw = NULL;
 }
 
 static int coroutine_fn velo_cache_put_entry(BDRVVeloState *s, uint64_t idx,

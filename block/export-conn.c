@@ -100,6 +100,11 @@ static void velo_client_slot_woken(VeloClient *c)
     }
 }
 
+/*
+ * From drained_begin/end, in the main thread with the export's AioContext
+ * held: that, not the slots lock, keeps the readers whose parked it sets
+ * from running meanwhile (QEMU 7.2's AioContext lock).
+ */
 void velo_exp_slots_quiesce(VeloExport *exp, bool quiescing)
 {
     VeloClient *c;

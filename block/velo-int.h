@@ -262,6 +262,10 @@ typedef struct BDRVVeloState {
     VeloAtRestKey atrest;       /* this file's key, with VELO_CACHE_F_GCM */
     bool seal_armed;            /* this epoch's seal is written: seal the
                                    index at close (cache-atrest.c) */
+    VeloAtRestKey seal_key;     /* MACs the seal file: derived from the
+                                   secret and disk id, not the file's salt */
+    uint8_t *index_raw;         /* at open, the index exactly as decoded,
+                                   until the seal has checked it */
     uint64_t nonce_ctr;         /* next nonce counter in this open epoch */
     struct ZSTD_CCtx_s *cache_zcctx;    /* with VELO_CACHE_F_ZSTD */
 
