@@ -146,8 +146,8 @@ static int seal_write(BDRVVeloState *s, const VeloSeal *v, Error **errp)
 
 /*
  * The MAC of the index, bound to the disk, @epoch and the extent count,
- * and the number of DIRTY entries in it (@pinned): of @index (the bytes
- * decoded at open), or else as the file holds it.
+ * and, unless @pinned is NULL, the number of DIRTY entries in it: of
+ * @index (the bytes decoded at open), or else as the file holds it.
  */
 static int velo_cache_index_mac(BDRVVeloState *s, uint32_t epoch,
                                 const uint8_t *index, uint8_t mac[16],
@@ -178,7 +178,7 @@ static int velo_cache_index_mac(BDRVVeloState *s, uint32_t epoch,
                               len, mac)) {
         return -EIO;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; pinned && i < n; i++) {
         unsigned st;
         uint32_t crc;
 
@@ -187,7 +187,9 @@ static int velo_cache_index_mac(BDRVVeloState *s, uint32_t epoch,
             dirty++;
         }
     }
-    *pinned = dirty;
+    if (pinned) {
+        *pinned = dirty;
+    }
     return 0;
 }
 
@@ -233,9 +235,8 @@ static int velo_cache_check_seal(BDRVVeloState *s, Error **errp)
     }
     if (got && s->chdr.epoch == v.epoch) {
         uint8_t mac[16];
-        uint64_t now;
 
-        ret = velo_cache_index_mac(s, v.epoch, s->index_raw, mac, &now);
+        ret = velo_cache_index_mac(s, v.epoch, s->index_raw, mac, NULL);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "cannot read the index of cache "
                              "file '%s'", s->cache_path);
@@ -415,21 +416,20 @@ int velo_cache_atrest_open(BDRVVeloState *s, bool fresh, Error **errp)
     return 0;
 }
 
-void velo_cache_atrest_close(BDRVVeloState *s)
+void velo_cache_atrest_close(BDRVVeloState *s, int flushed)
 {
     VeloSeal v = { .epoch = s->chdr.epoch, .closed = true };
     Error *local_err = NULL;
-    int ret;
+    int ret = flushed;
 
     if (!s->seal_armed) {
         return;
     }
     s->seal_armed = false;
-    ret = bdrv_flush(s->cache_child->bs);
-    if (ret == 0) {
-        ret = velo_cache_index_mac(s, v.epoch, NULL, v.index_mac, &v.pinned);
-    }
     if (ret < 0) {
+        error_setg_errno(&local_err, -ret, "cannot flush it");
+    } else if ((ret = velo_cache_index_mac(s, v.epoch, NULL, v.index_mac,
+                                           &v.pinned)) < 0) {
         error_setg_errno(&local_err, -ret, "cannot read back the index");
     } else {
         ret = seal_write(s, &v, &local_err);

@@ -317,8 +317,7 @@ void velo_cache_close(BDRVVeloState *s)
 {
     /* The block layer drops the child after velo_close(). */
     if (s->cache_child && s->cache_child->bs) {
-        velo_cache_atrest_close(s);
-        bdrv_flush(s->cache_child->bs);
+        velo_cache_atrest_close(s, bdrv_flush(s->cache_child->bs));
     }
     s->cache_child = NULL;
     g_free(s->crc);

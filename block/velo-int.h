@@ -453,10 +453,11 @@ uint32_t velo_qiov_crc_copy(QEMUIOVector *qiov, size_t qoff, uint8_t *dst,
 int velo_cache_atrest_open(BDRVVeloState *s, bool fresh, Error **errp);
 
 /*
- * At a clean close: flush the file and seal its index (a warning if that
- * fails: the next open then checks entries one by one).
+ * At a clean close, once the file's final flush returned @flushed: seal
+ * its index (a warning if that or the flush failed: the next open then
+ * checks entries one by one).
  */
-void velo_cache_atrest_close(BDRVVeloState *s);
+void velo_cache_atrest_close(BDRVVeloState *s, int flushed);
 
 /* --- cache-rec.c: record mode (compressed and/or encrypted at rest) ------ */
 
